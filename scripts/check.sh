@@ -1,0 +1,11 @@
+#!/bin/sh
+# The static checks: format, lint, types, doc lint on the public entry points, and a
+# publish dry run. Stops at the first failure.
+set -e
+cd "$(dirname "$0")/.."
+deno="sh scripts/deno.sh"
+$deno fmt --check
+$deno lint
+$deno check mod.ts examples/ bench/ tests/ scripts/
+$deno doc --lint mod.ts
+$deno publish --dry-run --allow-dirty

@@ -1,0 +1,386 @@
+/**
+ * The executor: the single place where a task's execution semantics live — the order of
+ * checks, exception mapping, result storing, follow-ups, chord bookkeeping and retries.
+ * Immediate mode and every consumer worker type run tasks through it.
+ *
+ * @module
+ */
+
+import type { Codec } from "./codec.ts";
+import {
+  CancelExecution,
+  type ErrorMetadata,
+  RateLimitExceeded,
+  RetryTask,
+  TaskError,
+  TaskException,
+  TaskLockedException,
+  TaskTimeout,
+} from "./errors.ts";
+import { errorOutcome, readOutcome, valueOutcome } from "./outcome.ts";
+import { checkRevoked, revokeKey, revokeTaskKey } from "./revocation.ts";
+import { Signal, type SignalBus } from "./signals.ts";
+import type { Storage } from "./storage/storage.ts";
+import { type ChordConfig, cloneTask, type Task } from "./task.ts";
+
+/**
+ * What a running task sees when its task was declared with `context: true` (passed as
+ * the last argument).
+ */
+export interface TaskContext {
+  /** The task id. */
+  readonly id: string;
+  /** The task name. */
+  readonly name: string;
+  /** Retries left before this run's failure is counted (Huey's `task.retries`). */
+  readonly retries: number;
+  /** Seconds before the next retry; writable, to change the next retry's delay. */
+  retryDelay: number;
+  /** Aborts at the task's timeout and when the consumer shuts down. */
+  readonly signal: AbortSignal;
+  /** Seconds left before the timeout (`Infinity` without one). */
+  readonly timeRemaining: number;
+  /** Throws `TaskTimeout` once the timeout has passed. */
+  checkTimeout(): void;
+}
+
+/** A pre-execute hook; may throw `CancelExecution` to skip the task. */
+export type PreExecuteHook = (task: Task) => void | Promise<void>;
+/** A post-execute hook: the task, its value, and its error if it failed. */
+export type PostExecuteHook = (task: Task, value: unknown, error?: unknown) => void | Promise<void>;
+
+/** A registered task: its function and how to run it. */
+export interface TaskDefinition {
+  readonly name: string;
+  readonly fn: (...args: never[]) => unknown;
+  /** Pass a `TaskContext` as last argument. */
+  readonly context: boolean;
+  /** Periodic tasks store no results and keep their revocation after running. */
+  readonly periodic: boolean;
+}
+
+/** What the executor needs from its instance. */
+export interface ExecutionHost {
+  readonly storage: Storage;
+  readonly codec: Codec;
+  readonly results: boolean;
+  readonly storeNone: boolean;
+  readonly storeIntermediateErrors: boolean;
+  readonly signals: SignalBus;
+  readonly preExecuteHooks: readonly PreExecuteHook[];
+  readonly postExecuteHooks: readonly PostExecuteHook[];
+  /** Tasks executing now (for `notifyInterruptedTasks`). */
+  readonly inFlight: Set<Task>;
+  /** Aborts when the consumer shuts down; handed to every task's signal. */
+  readonly shutdownSignal?: AbortSignal;
+  definition(name: string): TaskDefinition | undefined;
+  /** Puts a task on the queue (resolving its expiry at `now`), with signal `enqueued`. */
+  enqueueTask(task: Task, now: number): Promise<void>;
+  /** Puts a task with an `eta` in the schedule, with signal `scheduled`. */
+  scheduleTask(task: Task): Promise<void>;
+  /** Reports a problem that must not stop the task (a throwing hook, say). */
+  report(message: string, error: unknown): void;
+}
+
+/** Key of a chord's completion counter, and of member `index`'s contribution. */
+function chordKey(id: string, index?: number): string {
+  return index === undefined ? `~chord:${id}` : `~chord:${id}:${index}`;
+}
+
+/** The stored description of a failure. */
+export function errorMetadata(task: Task, error: unknown): ErrorMetadata {
+  const asError = error instanceof Error ? error : undefined;
+  return {
+    error: error instanceof TaskException ? error.metadata.error : String(error),
+    name: asError?.name ?? "Error",
+    message: asError?.message ?? String(error),
+    stack: asError?.stack,
+    taskId: task.id,
+    retries: task.retries,
+  };
+}
+
+class ExecutionContext implements TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly retries: number;
+  retryDelay: number;
+  readonly signal: AbortSignal;
+  readonly #deadline?: number;
+  readonly #timeout?: number;
+
+  constructor(task: Task, signal: AbortSignal, timeout?: number) {
+    this.id = task.id;
+    this.name = task.name;
+    this.retries = task.retries;
+    this.retryDelay = task.retryDelay;
+    this.signal = signal;
+    this.#timeout = timeout;
+    if (timeout !== undefined) this.#deadline = performance.now() + timeout * 1000;
+  }
+
+  /** Whether the timeout timer has fired (it may fire a little before `#deadline`). */
+  get #timedOut(): boolean {
+    return this.signal.aborted && this.signal.reason instanceof TaskTimeout;
+  }
+
+  get timeRemaining(): number {
+    if (this.#deadline === undefined) return Infinity;
+    if (this.#timedOut) return 0;
+    return Math.max(0, (this.#deadline - performance.now()) / 1000);
+  }
+
+  checkTimeout(): void {
+    if (
+      this.#deadline !== undefined && (this.#timedOut || performance.now() >= this.#deadline)
+    ) {
+      throw new TaskTimeout(this.#timeout);
+    }
+  }
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+/** Runs tasks with Huey's semantics (see HUEY-SEMANTICS §4.2–4.7). */
+export class Executor {
+  readonly #host: ExecutionHost;
+
+  constructor(host: ExecutionHost) {
+    this.#host = host;
+  }
+
+  /**
+   * Executes `task` at `now`: the checks (eta, revocation, expiry), then the function.
+   * Returns the task's value, or `undefined` when it was scheduled, revoked, expired,
+   * canceled or failed.
+   */
+  async execute(task: Task, now: Date): Promise<unknown> {
+    const host = this.#host;
+    const at = now.getTime();
+    if (task.eta !== undefined && task.eta.getTime() > at) {
+      await host.scheduleTask(task);
+      return undefined;
+    }
+    if (await this.#isRevoked(task, at)) {
+      await host.signals.emit(Signal.REVOKED, task);
+      await this.abortChordMember(task, undefined, at);
+      return undefined;
+    }
+    if (task.deadline !== undefined && task.deadline < at) {
+      await host.signals.emit(Signal.EXPIRED, task);
+      await this.abortChordMember(task, undefined, at);
+      return undefined;
+    }
+    await host.signals.emit(Signal.EXECUTING, task);
+    return await this.#run(task, at);
+  }
+
+  async #isRevoked(task: Task, at: number): Promise<boolean> {
+    const storage = this.#host.storage;
+    return await checkRevoked(storage, revokeKey(task.id), at, false) ||
+      await checkRevoked(storage, revokeTaskKey(task.name), at, false);
+  }
+
+  async #run(task: Task, at: number): Promise<unknown> {
+    const host = this.#host;
+    const definition = host.definition(task.name);
+    if (!definition) throw new TypeError(`Unknown task "${task.name}"`);
+    for (const hook of host.preExecuteHooks) {
+      try {
+        await hook(task);
+      } catch (error) {
+        if (error instanceof CancelExecution) {
+          await host.signals.emit(Signal.CANCELED, task);
+          await this.abortChordMember(task, undefined, at);
+          return undefined;
+        }
+        host.report(`pre-execute hook failed for ${task.name} ${task.id}`, error);
+      }
+    }
+
+    let value: unknown;
+    let error: unknown;
+    let failed = false;
+    host.inFlight.add(task);
+    try {
+      value = await this.#invoke(definition, task);
+    } catch (thrown) {
+      failed = true;
+      error = thrown;
+    } finally {
+      host.inFlight.delete(task);
+    }
+
+    let retryEta: number | undefined;
+    if (failed) retryEta = await this.#mapError(task, error, at);
+
+    const retrying = failed && task.retries > 0;
+    const surfaceError = failed && (host.storeIntermediateErrors || !retrying);
+    if (!definition.periodic) {
+      // A revocation that arrived while the task ran is cleared, unless a retry follows
+      // (Huey also clears it then, so the retry ran despite the revoke; we let it stop it).
+      if (!retrying) await host.storage.deleteData(revokeKey(task.id));
+      if (host.results) {
+        if (surfaceError) {
+          await this.#putOutcome(task.id, errorOutcome(errorMetadata(task, error)));
+        } else if (!failed && (value !== undefined || host.storeNone)) {
+          await this.#putOutcome(task.id, valueOutcome(value));
+        }
+      }
+    }
+
+    for (const hook of host.postExecuteHooks) {
+      try {
+        await hook(task, value, failed ? error : undefined);
+      } catch (hookError) {
+        host.report(`post-execute hook failed for ${task.name} ${task.id}`, hookError);
+      }
+    }
+    if (!failed) await host.signals.emit(Signal.COMPLETE, task);
+
+    if (!failed && task.onComplete) {
+      const next = cloneTask(task.onComplete);
+      if (value !== undefined) next.args = [value, ...next.args];
+      await host.enqueueTask(next, at);
+    } else if (surfaceError && task.onError) {
+      const handler = cloneTask(task.onError);
+      handler.args = [TaskError.from(error), ...handler.args];
+      await host.enqueueTask(handler, at);
+    }
+
+    if (!failed && task.chord) await this.#completeChordMember(task.chord, value, at);
+    else if (failed && !retrying) {
+      await this.abortChordMember(task, TaskError.from(error), at);
+    }
+
+    if (retrying) await this.#retry(task, at, retryEta);
+    return failed ? undefined : value;
+  }
+
+  /** Runs the function, racing its timeout; a context task gets its `TaskContext`. */
+  async #invoke(definition: TaskDefinition, task: Task): Promise<unknown> {
+    const timeout = task.timeout !== undefined && task.timeout > 0 ? task.timeout : undefined;
+    const shutdown = this.#host.shutdownSignal;
+    if (timeout === undefined && !definition.context) {
+      return await (definition.fn as (...args: unknown[]) => unknown)(...task.args);
+    }
+    const controller = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut: Promise<never> | undefined;
+    if (timeout !== undefined) {
+      timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const reason = new TaskTimeout(timeout);
+          controller.abort(reason);
+          reject(reason);
+        }, timeout * 1000);
+      });
+    }
+    const signal = shutdown
+      ? AbortSignal.any([controller.signal, shutdown])
+      : timeout === undefined
+      ? NEVER_ABORTED
+      : controller.signal;
+    const args = definition.context
+      ? [...task.args, new ExecutionContext(task, signal, timeout)]
+      : task.args;
+    try {
+      const running = Promise.resolve().then(() =>
+        (definition.fn as (...args: unknown[]) => unknown)(...args)
+      );
+      const value = timedOut ? await Promise.race([running, timedOut]) : await running;
+      const context = args[args.length - 1];
+      if (context instanceof ExecutionContext) task.retryDelay = context.retryDelay;
+      return value;
+    } catch (error) {
+      const context = args[args.length - 1];
+      if (context instanceof ExecutionContext) task.retryDelay = context.retryDelay;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Maps control-flow exceptions to their effect (signals, retry counts) in Huey's order;
+   * returns an explicit retry time when the exception asks for one.
+   */
+  async #mapError(task: Task, error: unknown, at: number): Promise<number | undefined> {
+    const signals = this.#host.signals;
+    if (error instanceof TaskTimeout) {
+      await signals.emit(Signal.TIMEOUT, task);
+    } else if (error instanceof RateLimitExceeded) {
+      let retryEta: number | undefined;
+      if (error.retry || task.retries > 0) {
+        retryEta = at + (task.retryDelay || error.delay) * 1000;
+        if (error.retry) task.retries += 1;
+      }
+      await signals.emit(Signal.RATE_LIMITED, task);
+      return retryEta;
+    } else if (error instanceof TaskLockedException) {
+      await signals.emit(Signal.LOCKED, task);
+    } else if (error instanceof RetryTask) {
+      task.retries += 1;
+      if (error.eta !== undefined) return error.eta.getTime();
+      if (error.delay !== undefined) return at + error.delay * 1000;
+    } else if (error instanceof CancelExecution) {
+      const retry = error.retry === true || (error.retry === undefined && task.retries > 0);
+      task.retries = retry ? Math.max(task.retries, 1) : 0;
+      await signals.emit(Signal.CANCELED, task);
+    } else {
+      await signals.emit(Signal.ERROR, task, error);
+    }
+    return undefined;
+  }
+
+  async #retry(task: Task, at: number, retryEta: number | undefined): Promise<void> {
+    const host = this.#host;
+    await host.signals.emit(Signal.RETRYING, task);
+    task.retries -= 1;
+    if (retryEta !== undefined) {
+      task.eta = new Date(retryEta);
+      await host.scheduleTask(task);
+    } else if (task.retryDelay > 0) {
+      task.eta = new Date(at + task.retryDelay * 1000);
+      if (task.retryBackoff) task.retryDelay *= task.retryBackoff;
+      await host.scheduleTask(task);
+    } else {
+      task.eta = undefined;
+      await host.enqueueTask(task, at);
+    }
+  }
+
+  async #putOutcome(id: string, outcome: unknown): Promise<void> {
+    await this.#host.storage.putData(id, this.#host.codec.encode(outcome));
+  }
+
+  /** A member that will not run contributes `value` to the chord its pipeline feeds. */
+  async abortChordMember(task: Task, value: unknown, at: number): Promise<void> {
+    for (let t: Task | undefined = task; t; t = t.onComplete) {
+      if (t.chord) return await this.#completeChordMember(t.chord, value, at);
+    }
+  }
+
+  /**
+   * Records one member's contribution; the last one in enqueues the callback with every
+   * contribution in member order. A member delivered twice (at-least-once) counts once:
+   * its slot is written with set-if-absent before the counter moves.
+   */
+  async #completeChordMember(chord: ChordConfig, value: unknown, at: number): Promise<void> {
+    const host = this.#host;
+    const storage = host.storage;
+    const slot = chordKey(chord.id, chord.index);
+    if (!await storage.putIfEmpty(slot, host.codec.encode(valueOutcome(value)))) return;
+    if (await storage.incr(chordKey(chord.id)) !== chord.size) return;
+    const results: unknown[] = [];
+    for (let index = 0; index < chord.size; index++) {
+      const raw = await storage.popData(chordKey(chord.id, index));
+      const outcome = raw === undefined ? undefined : readOutcome(host.codec.decode(raw));
+      results.push(outcome?.kind === "value" ? outcome.value : undefined);
+    }
+    await storage.deleteCounter(chordKey(chord.id));
+    const callback = cloneTask(chord.callback);
+    callback.args = [results, ...callback.args];
+    await host.enqueueTask(callback, at);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Revocations as stored records: per invocation (`~r:<id>`) and per task name
+ * (`~rt:<name>`), each `{ once, until }` in plain JSON.
+ *
+ * @module
+ */
+
+import type { Storage } from "./storage/storage.ts";
+
+/** Key of one invocation's revocation. */
+export function revokeKey(id: string): string {
+  return `~r:${id}`;
+}
+
+/** Key of a whole task's revocation. */
+export function revokeTaskKey(name: string): string {
+  return `~rt:${name}`;
+}
+
+interface Revocation {
+  once: boolean;
+  /** Epoch ms, or null for "until restored". */
+  until: number | null;
+}
+
+/** Stores a revocation (a later one replaces an earlier one). */
+export async function revoke(
+  storage: Storage,
+  key: string,
+  options: { once?: boolean; until?: Date },
+): Promise<void> {
+  if (options.until !== undefined && !(options.until instanceof Date)) {
+    throw new TypeError('Invalid "until": expected a Date');
+  }
+  const record: Revocation = {
+    once: options.once ?? false,
+    until: options.until?.getTime() ?? null,
+  };
+  await storage.putData(key, JSON.stringify(record));
+}
+
+function parse(raw: string): Revocation | undefined {
+  try {
+    const value = JSON.parse(raw);
+    if (value && typeof value.once === "boolean") return value;
+  } catch {
+    // A foreign value under our key counts as no revocation.
+  }
+  return undefined;
+}
+
+/**
+ * Whether the revocation at `key` applies at `at` (epoch ms). Unless `peek`, a `once`
+ * revocation is consumed and an `until` that has passed is cleared, as Huey does.
+ */
+export async function checkRevoked(
+  storage: Storage,
+  key: string,
+  at: number,
+  peek: boolean,
+): Promise<boolean> {
+  const raw = await storage.peekData(key);
+  if (raw === undefined) return false;
+  const record = parse(raw);
+  if (!record) return false;
+  if (record.once) {
+    if (!peek) await storage.deleteData(key);
+    return true;
+  }
+  if (record.until !== null && record.until <= at) {
+    if (!peek) await storage.deleteData(key);
+    return false;
+  }
+  return true;
+}
