@@ -48,6 +48,7 @@ export {
   type CrontabFields,
   type CrontabOptions,
   type ScheduleLike,
+  toSchedule,
 } from "./src/crontab.ts";
 export { type Codec, defaultCodec, MessageSigner, StructuredCodec } from "./src/codec.ts";
 export {
@@ -71,3 +72,10 @@ export { RateLimiter, type RateLimitOptions } from "./src/rate_limit.ts";
 export type { DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./src/storage/storage.ts";
 export { MemoryStorage, type MemoryStorageOptions } from "./src/storage/memory.ts";
 export { BlackHoleStorage } from "./src/storage/black_hole.ts";
+export { Consumer } from "./src/consumer/consumer.ts";
+export type {
+  ConsumerLog,
+  ConsumerOptions,
+  ResolvedConsumerOptions,
+  WorkerType,
+} from "./src/consumer/options.ts";

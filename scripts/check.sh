@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 deno="sh scripts/deno.sh"
 $deno fmt --check
 $deno lint
-$deno check mod.ts examples/ bench/ tests/ scripts/
-$deno doc --lint mod.ts
+$deno check mod.ts consumer.ts cli.ts sqlite.ts examples/ bench/ tests/ scripts/
+$deno doc --lint mod.ts consumer.ts sqlite.ts
+$deno test --doc --allow-all --quiet mod.ts consumer.ts sqlite.ts src/
 $deno publish --dry-run --allow-dirty

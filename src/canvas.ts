@@ -7,7 +7,25 @@
 
 import { cloneTask, Task, type TaskSource, toTask } from "./task.ts";
 
-/** What a group or chord may hold: tasks (pipelines included) and chords. */
+/**
+ * What a group or chord may hold: tasks (pipelines included) and chords.
+ *
+ * @example
+ * ```ts
+ * import { type CanvasMember, chord, Dewey, group } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const add = dewey.task("add", (a: number, b: number) => a + b);
+ * const sum = dewey.task("sum", (values: number[]) => values.reduce((a, b) => a + b, 0));
+ * const members: CanvasMember[] = [
+ *   add.s(1, 2), // a task
+ *   add.s(1, 1).then(add, 10), // a pipeline
+ *   chord([add.s(2, 2), add.s(3, 3)], sum), // a chord
+ * ];
+ * const results = await dewey.enqueue(group(members));
+ * console.log(await results.get()); // [3, 12, 10]
+ * ```
+ */
 export type CanvasMember = Task<unknown, boolean> | Chord;
 
 function checkMembers(members: unknown, what: string): CanvasMember[] {

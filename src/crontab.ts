@@ -208,7 +208,7 @@ export function cronSchedule(expression: string, options?: CrontabOptions): Cron
  * ```ts
  * import type { ScheduleLike } from "@dewey/dewey";
  *
- * const schedules: ScheduleLike[] = ["0 * * * *", (date) => date.getUTCMinutes() === 0];
+ * const schedules: ScheduleLike[] = ["0 * * * *", (date: Date) => date.getUTCMinutes() === 0];
  * console.log(schedules.length); // 2
  * ```
  */
@@ -225,7 +225,7 @@ export type ScheduleLike = CronSchedule | string | ((date: Date) => boolean);
  * ```ts
  * import { toSchedule } from "@dewey/dewey";
  *
- * const onTheHour = toSchedule((date) => date.getUTCMinutes() === 0);
+ * const onTheHour = toSchedule((date: Date) => date.getUTCMinutes() === 0);
  * console.log(onTheHour.next(new Date("2026-01-01T10:05:00Z")).toISOString());
  * // 2026-01-01T11:00:00.000Z
  * ```

@@ -8,6 +8,8 @@
 import { Chord, Group } from "./canvas.ts";
 import { type Codec, defaultCodec, MessageSigner } from "./codec.ts";
 import { type CronSchedule, type ScheduleLike, toSchedule } from "./crontab.ts";
+import { Consumer } from "./consumer/consumer.ts";
+import type { ConsumerOptions } from "./consumer/options.ts";
 import { ConfigurationError, DecodeError, TaskError, TaskException } from "./errors.ts";
 import {
   type ExecutionHost,
@@ -44,7 +46,29 @@ import {
 } from "./task.ts";
 import type { PeriodicTaskWrapper, TaskOptions, TaskWrapper } from "./task_wrapper.ts";
 
-/** Where Dewey reports problems that must not stop work (a throwing signal handler, say). */
+/**
+ * Where Dewey reports problems that must not stop work (a throwing signal handler, say).
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type Logger } from "@dewey/dewey";
+ *
+ * const lines: string[] = [];
+ * const logger: Logger = {
+ *   debug() {},
+ *   info() {},
+ *   warn: (...data) => lines.push(`warn: ${data.join(" ")}`),
+ *   error: (message) => lines.push(`error: ${message}`),
+ * };
+ * const dewey = new Dewey({ immediate: true, logger });
+ * dewey.signal(() => {
+ *   throw new Error("handler bug");
+ * });
+ * const ping = dewey.task("ping", () => "pong");
+ * console.log(await (await ping()).get()); // "pong" (a failing handler does not stop the task)
+ * console.log(lines[0]); // 'error: signal handler for "enqueued" failed:'
+ * ```
+ */
 export interface Logger {
   /** Detail for debugging. */
   debug(...data: unknown[]): void;
@@ -56,7 +80,23 @@ export interface Logger {
   error(...data: unknown[]): void;
 }
 
-/** Options of `new Dewey()`. */
+/**
+ * Options of `new Dewey()`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type DeweyOptions, MemoryStorage } from "@dewey/dewey";
+ *
+ * const options: DeweyOptions = {
+ *   name: "billing",
+ *   storage: new MemoryStorage(),
+ *   visibilityTimeout: 60,
+ *   storeNone: true,
+ * };
+ * const dewey = new Dewey(options);
+ * console.log(dewey.name, dewey.visibilityTimeout); // "billing" 60
+ * ```
+ */
 export interface DeweyOptions {
   /** Key prefix / table namespace. @default "dewey" */
   name?: string;
@@ -86,7 +126,21 @@ export interface DeweyOptions {
   logger?: Logger;
 }
 
-/** A dead-letter entry as `dewey.deadLetters()` gives it. */
+/**
+ * A dead-letter entry as `dewey.deadLetters()` gives it.
+ *
+ * @example
+ * ```ts
+ * import { Dewey } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * await dewey.storage.enqueue("not a task message", 0);
+ * console.log(await dewey.dequeue()); // [] (the message went to dead letter)
+ * const [letter] = await dewey.deadLetters();
+ * console.log(letter.reason.startsWith("cannot decode"), letter.at instanceof Date); // true true
+ * console.log(await dewey.purgeDeadLetters()); // 1
+ * ```
+ */
 export interface DeadLetter {
   /** The entry's id (for `requeueDeadLetter`). */
   id: string;
@@ -98,7 +152,28 @@ export interface DeadLetter {
   data: string;
 }
 
-/** A lifecycle hook run by each consumer worker at start or stop. */
+/**
+ * A lifecycle hook run by each consumer worker at start or stop.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type LifecycleHook } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * const events: string[] = [];
+ * const openPool: LifecycleHook = () => {
+ *   events.push("pool opened");
+ * };
+ * const closePool: LifecycleHook = () => {
+ *   events.push("pool closed");
+ * };
+ * dewey.onStartup(openPool);
+ * dewey.onShutdown(closePool);
+ * await dewey.runLifecycleHooks("startup"); // as each consumer worker does when it starts
+ * await dewey.runLifecycleHooks("shutdown");
+ * console.log(events); // ["pool opened", "pool closed"]
+ * ```
+ */
 export type LifecycleHook = () => void | Promise<void>;
 
 interface Registration extends TaskDefinition {
@@ -905,6 +980,22 @@ export class Dewey {
     return this.#leases.get(task)?.lease;
   }
 
+  /** @internal Acknowledges a dequeued task's lease (when another process executed it). */
+  async acknowledge(task: Task): Promise<void> {
+    const lease = this.#leases.get(task);
+    if (!lease) return;
+    this.#leases.delete(task);
+    await lease.storage.ack(lease.lease);
+  }
+
+  /**
+   * @internal Settles a dequeued task as failed with `error` without running it (a worker
+   * killed at its hard timeout): signals, stored error, error handler, chord, retry.
+   */
+  async failTask(task: Task, error: unknown, now: Date = new Date()): Promise<void> {
+    await this.#executor.fail(task, error, now);
+  }
+
   /** Removes and returns every scheduled task due at `now` (undecodable ones go to dead letter). */
   async readSchedule(now: Date = new Date()): Promise<Task[]> {
     const tasks: Task[] = [];
@@ -931,13 +1022,15 @@ export class Dewey {
 
   /**
    * The periodic tasks due at `now` (minute granularity, or second granularity for
-   * six-field schedules), as fresh tasks. Pure: enqueueing them once is the consumer's job.
+   * six-field schedules), as fresh tasks; `utc` overrides the instance's setting. Pure:
+   * enqueueing each tick once is the consumer's job.
    */
-  readPeriodic(now: Date = new Date()): Task[] {
+  readPeriodic(now: Date = new Date(), options: { utc?: boolean } = {}): Task[] {
+    const utc = options.utc ?? this.utc;
     const due: Task[] = [];
     for (const registration of this.#registry.values()) {
       if (!registration.cron) continue;
-      const cron = this.utc ? registration.cron : registration.cron.local();
+      const cron = utc ? registration.cron : registration.cron.local();
       const secondAligned = now.getUTCSeconds() === 0 || cron.hasSeconds;
       if (secondAligned && cron.matches(now)) due.push(this.#signature(registration, []));
     }
@@ -955,6 +1048,22 @@ export class Dewey {
   /** @internal Set by the consumer: aborts every running task's signal on shutdown. */
   set shutdownSignal(signal: AbortSignal | undefined) {
     this.#shutdownSignal = signal;
+  }
+
+  /**
+   * A consumer for this instance (see `Consumer`). The `async` worker type works
+   * anywhere; `worker` and `process` need `@dewey/dewey/consumer` imported (the CLI does).
+   *
+   * @example
+   * ```ts
+   * import { Dewey } from "@dewey/dewey";
+   * const dewey = new Dewey();
+   * const consumer = dewey.consumer({ workers: 2, periodic: false });
+   * console.log(consumer.options.workerType); // "async"
+   * ```
+   */
+  consumer(options: ConsumerOptions = {}): Consumer {
+    return new Consumer(this, options);
   }
 
   /** Releases the storage's connections. */

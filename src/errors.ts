@@ -22,7 +22,26 @@ export class DeweyError extends Error {
   }
 }
 
-/** Details stored for a failed task, as `TaskException.metadata`. */
+/**
+ * Details stored for a failed task, as `TaskException.metadata`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type ErrorMetadata, TaskException } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const parse = dewey.task("parse", (json: string) => JSON.parse(json));
+ * const result = await parse("{oops");
+ * try {
+ *   await result.get();
+ * } catch (e) {
+ *   if (e instanceof TaskException) {
+ *     const metadata: ErrorMetadata = e.metadata;
+ *     console.log(metadata.name, metadata.taskId === result.id); // "SyntaxError" true
+ *   }
+ * }
+ * ```
+ */
 export interface ErrorMetadata {
   /** `String(error)`, e.g. `"TypeError: boom"`. */
   error: string;
@@ -114,7 +133,23 @@ export class ResultTimeout extends DeweyError {
   }
 }
 
-/** Options of {@linkcode RetryTask}. */
+/**
+ * Options of {@linkcode RetryTask}.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type RetryOptions, RetryTask } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const inAMinute: RetryOptions = { delay: 60 };
+ * const poll = dewey.task("poll-export", (ready: boolean) => {
+ *   if (!ready) throw new RetryTask(inAMinute);
+ *   return "done";
+ * });
+ * await poll(false);
+ * console.log(await dewey.scheduledCount()); // 1 (the retry, due in a minute)
+ * ```
+ */
 export interface RetryOptions {
   /** Seconds to wait before the retry. */
   delay?: number;
@@ -237,8 +272,14 @@ export class TaskTimeout extends DeweyError {
  *
  * @example
  * ```ts
- * import { ConfigurationError } from "@dewey/dewey";
- * throw new ConfigurationError('task "add" is already registered');
+ * import { ConfigurationError, Dewey } from "@dewey/dewey";
+ * const dewey = new Dewey();
+ * dewey.task("add", (a: number, b: number) => a + b);
+ * try {
+ *   dewey.task("add", (a: number) => a);
+ * } catch (e) {
+ *   console.log(e instanceof ConfigurationError); // true
+ * }
  * ```
  */
 export class ConfigurationError extends DeweyError {}

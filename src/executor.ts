@@ -26,6 +26,23 @@ import { type ChordConfig, cloneTask, type Task } from "./task.ts";
 /**
  * What a running task sees when its task was declared with `context: true` (passed as
  * the last argument).
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type TaskContext } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const resize = dewey.task(
+ *   "resize",
+ *   (width: number, ctx: TaskContext) => {
+ *     ctx.checkTimeout(); // throws TaskTimeout once the 60 s are up
+ *     return `${ctx.name} to ${width}px, ${ctx.retries} retries left`;
+ *   },
+ *   { context: true, retries: 2, timeout: 60 },
+ * );
+ * const result = await resize(800);
+ * console.log(await result.get()); // "resize to 800px, 2 retries left"
+ * ```
  */
 export interface TaskContext {
   /** The task id. */
@@ -44,9 +61,45 @@ export interface TaskContext {
   checkTimeout(): void;
 }
 
-/** A pre-execute hook; may throw `CancelExecution` to skip the task. */
+/**
+ * A pre-execute hook; may throw `CancelExecution` to skip the task.
+ *
+ * @example
+ * ```ts
+ * import { CancelExecution, Dewey, type PreExecuteHook } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const paused = new Set(["send-newsletter"]);
+ * const skipPaused: PreExecuteHook = (task) => {
+ *   if (paused.has(task.name)) throw new CancelExecution();
+ * };
+ * dewey.preExecute(skipPaused);
+ * const send = dewey.task("send-newsletter", () => "sent");
+ * console.log(await (await send()).get()); // undefined (canceled before it ran)
+ * ```
+ */
 export type PreExecuteHook = (task: Task) => void | Promise<void>;
-/** A post-execute hook: the task, its value, and its error if it failed. */
+/**
+ * A post-execute hook: the task, its value, and its error if it failed.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type PostExecuteHook } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const failures: string[] = [];
+ * const recordFailure: PostExecuteHook = (task, _value, error) => {
+ *   if (error) failures.push(`${task.name}: ${error}`);
+ * };
+ * dewey.postExecute(recordFailure);
+ * const divide = dewey.task("divide", (a: number, b: number) => {
+ *   if (b === 0) throw new RangeError("division by zero");
+ *   return a / b;
+ * });
+ * await divide(1, 0);
+ * console.log(failures); // ["divide: RangeError: division by zero"]
+ * ```
+ */
 export type PostExecuteHook = (task: Task, value: unknown, error?: unknown) => void | Promise<void>;
 
 /** A registered task: its function and how to run it. */
@@ -210,7 +263,29 @@ export class Executor {
     } finally {
       host.inFlight.delete(task);
     }
+    return await this.#settle(task, definition, at, failed, value, error);
+  }
 
+  /**
+   * Settles a task that failed outside this executor's own invocation — a worker process
+   * killed at its hard timeout, say: error signals, stored error, follow-ups, chord, retry.
+   */
+  async fail(task: Task, error: unknown, now: Date): Promise<void> {
+    const definition = this.#host.definition(task.name);
+    if (!definition) throw new TypeError(`Unknown task "${task.name}"`);
+    await this.#settle(task, definition, now.getTime(), true, undefined, error);
+  }
+
+  /** Everything after the function ran: Huey's steps 4–12 (HUEY-SEMANTICS §4.3). */
+  async #settle(
+    task: Task,
+    definition: TaskDefinition,
+    at: number,
+    failed: boolean,
+    value: unknown,
+    error: unknown,
+  ): Promise<unknown> {
+    const host = this.#host;
     let retryEta: number | undefined;
     if (failed) retryEta = await this.#mapError(task, error, at);
 

@@ -8,7 +8,20 @@
 import { TaskLockedException } from "./errors.ts";
 import type { Storage } from "./storage/storage.ts";
 
-/** Options of `dewey.lock()` and `dewey.lockTask()`. */
+/**
+ * Options of `dewey.lock()` and `dewey.lockTask()`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type LockOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * const options: LockOptions = { ttl: 300 }; // freed after 5 minutes even if never released
+ * const nightlyImport = dewey.lockTask("nightly-import", () => "imported", options);
+ * console.log(await nightlyImport()); // "imported"
+ * console.log(await dewey.lock("nightly-import").isLocked()); // false
+ * ```
+ */
 export interface LockOptions {
   /** Seconds after which the lock frees itself even if never released. */
   ttl?: number;

@@ -8,7 +8,26 @@
 import { RateLimitExceeded } from "./errors.ts";
 import type { Storage } from "./storage/storage.ts";
 
-/** Options of `dewey.rateLimit()`. */
+/**
+ * Options of `dewey.rateLimit()`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, RateLimitExceeded, type RateLimitOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * const options: RateLimitOptions = { limit: 2, per: 60, retry: false };
+ * const smtp = dewey.rateLimit("smtp", options);
+ * const now = new Date("2026-03-02T09:00:00Z");
+ * await smtp.acquire(now);
+ * await smtp.acquire(now);
+ * try {
+ *   await smtp.acquire(now);
+ * } catch (e) {
+ *   console.log(e instanceof RateLimitExceeded); // true
+ * }
+ * ```
+ */
 export interface RateLimitOptions {
   /** Calls allowed per window. */
   limit: number;

@@ -9,7 +9,21 @@ import { ResultTimeout, TaskException } from "./errors.ts";
 import type { Outcome } from "./outcome.ts";
 import type { Task, TaskCallOptions } from "./task.ts";
 
-/** Options of `Result.get()`. */
+/**
+ * Options of `Result.get()`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type GetOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const add = dewey.task("add", (a: number, b: number) => a + b);
+ * const result = await add(1, 2);
+ * const options: GetOptions = { blocking: true, timeout: 5, preserve: true };
+ * console.log(await result.get(options)); // 3
+ * console.log(await dewey.result(result.id)); // 3 (`preserve` left it in the store)
+ * ```
+ */
 export interface GetOptions {
   /** Wait until the result is there. @default false */
   blocking?: boolean;
@@ -25,7 +39,21 @@ export interface GetOptions {
   revokeOnTimeout?: boolean;
 }
 
-/** Options of `revoke()` on a result or a task wrapper. */
+/**
+ * Options of `revoke()` on a result or a task wrapper.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type RevokeOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const sync = dewey.task("sync", () => "synced");
+ * const forAnHour: RevokeOptions = { until: new Date(Date.now() + 3600_000) };
+ * await sync.revoke(forAnHour);
+ * console.log(await sync.isRevoked()); // true
+ * console.log(await (await sync()).get()); // undefined (discarded while revoked)
+ * ```
+ */
 export interface RevokeOptions {
   /** Discard only the next run that reaches a worker. */
   once?: boolean;
@@ -33,7 +61,21 @@ export interface RevokeOptions {
   until?: Date;
 }
 
-/** Options of `Result.reschedule()`. */
+/**
+ * Options of `Result.reschedule()`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type RescheduleOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * const sendReport = dewey.task("send-report", (to: string) => `sent to ${to}`);
+ * const result = await sendReport("ops@example.com");
+ * const inFiveMinutes: RescheduleOptions = { delay: 300, priority: 5 };
+ * const moved = await result.reschedule(inFiveMinutes);
+ * console.log(await dewey.scheduledCount(), moved.id !== result.id); // 1 true
+ * ```
+ */
 export type RescheduleOptions = Pick<TaskCallOptions, "eta" | "delay" | "expires" | "priority">;
 
 /** @internal What a result handle needs from its instance. */
@@ -138,7 +180,22 @@ export class Result<R = unknown> {
   }
 }
 
-/** Options of `ResultGroup.asCompleted()`. */
+/**
+ * Options of `ResultGroup.asCompleted()`.
+ *
+ * @example
+ * ```ts
+ * import { type AsCompletedOptions, Dewey } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const square = dewey.task("square", (n: number) => n * n);
+ * const results = await square.map([[1], [2], [3]]);
+ * const polling: AsCompletedOptions = { backoff: 2, maxDelay: 0.5 };
+ * let total = 0;
+ * for await (const value of results.asCompleted(polling)) total += value;
+ * console.log(total); // 14
+ * ```
+ */
 export interface AsCompletedOptions {
   /** Growth factor of the polling delay. @default 1.15 */
   backoff?: number;

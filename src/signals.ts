@@ -47,12 +47,46 @@ export const Signal = {
   INTERRUPTED: "interrupted",
 } as const;
 
-/** One of the signal names, e.g. `"complete"`. */
+/**
+ * One of the signal names, e.g. `"complete"`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, Signal, type SignalName } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const problems: SignalName[] = [Signal.ERROR, Signal.TIMEOUT, "expired"];
+ * let count = 0;
+ * dewey.signal(() => {
+ *   count++;
+ * }, ...problems);
+ * const fail = dewey.task("fail", () => {
+ *   throw new Error("boom");
+ * });
+ * await fail();
+ * console.log(count); // 1
+ * ```
+ */
 export type SignalName = typeof Signal[keyof typeof Signal];
 
 /**
  * A signal handler: gets the signal name, the task and, for `error`, the error.
  * It may be async; handlers are awaited in registration order.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type SignalHandler } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const seen: string[] = [];
+ * const audit: SignalHandler = (signal, task) => {
+ *   seen.push(`${signal} ${task.name}`);
+ * };
+ * dewey.signal(audit);
+ * const ping = dewey.task("ping", () => "pong");
+ * await ping();
+ * console.log(seen); // ["enqueued ping", "executing ping", "complete ping"]
+ * ```
  */
 export type SignalHandler = (
   signal: SignalName,

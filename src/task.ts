@@ -8,7 +8,20 @@
 import { DecodeError } from "./errors.ts";
 import { packValue, unpackValue } from "./outcome.ts";
 
-/** Per-invocation options, as taken by `schedule()` and `Task.with()`. */
+/**
+ * Per-invocation options, as taken by `schedule()` and `Task.with()`.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type TaskCallOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * const remind = dewey.task("remind", (user: string) => `reminded ${user}`);
+ * const inAnHour: TaskCallOptions = { delay: 3600, priority: 10, expires: 7200 };
+ * await remind.schedule(["ada"], inAnHour);
+ * console.log(await dewey.scheduledCount()); // 1
+ * ```
+ */
 export interface TaskCallOptions {
   /** Seconds from now until the task may run. Not together with `eta`. */
   delay?: number;
@@ -63,7 +76,21 @@ export interface TaskMessage {
   chord?: { id: string; size: number; index: number; callback: TaskMessage };
 }
 
-/** What `then`/`error` accept: a task wrapper (called with the extra args) or a task. */
+/**
+ * What `then`/`error` accept: a task wrapper (called with the extra args) or a task.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type TaskSource } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey({ immediate: true });
+ * const add = dewey.task("add", (a: number, b: number) => a + b);
+ * const double = dewey.task("double", (n: number) => n * 2);
+ * const next: TaskSource = double; // every task wrapper is one
+ * const results = await dewey.enqueue(add.s(1, 2).then(next));
+ * console.log(await results.get()); // [3, 6]
+ * ```
+ */
 export interface TaskSource {
   /** Creates a signature from arguments. */
   s(...args: never[]): Task;

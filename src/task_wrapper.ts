@@ -8,7 +8,20 @@ import type { CronSchedule } from "./crontab.ts";
 import type { Result, ResultGroup, RevokeOptions } from "./result.ts";
 import type { Task, TaskCallOptions } from "./task.ts";
 
-/** Options of `dewey.task()`: defaults for every invocation. */
+/**
+ * Options of `dewey.task()`: defaults for every invocation.
+ *
+ * @example
+ * ```ts
+ * import { Dewey, type TaskOptions } from "@dewey/dewey";
+ *
+ * const dewey = new Dewey();
+ * const flaky: TaskOptions = { retries: 3, retryDelay: 5, retryBackoff: 2, timeout: 30 };
+ * const fetchFeed = dewey.task("fetch-feed", (url: string) => url.length, flaky);
+ * const task = fetchFeed.s("https://example.com/feed.xml");
+ * console.log(task.retries, task.retryDelay, task.timeout); // 3 5 30
+ * ```
+ */
 export interface TaskOptions {
   /** How many times a failing task is retried. @default 0 */
   retries?: number;

@@ -9,7 +9,24 @@
  * @module
  */
 
-/** A message taken from the queue under a lease. */
+/**
+ * A message taken from the queue under a lease.
+ *
+ * @example
+ * ```ts
+ * import { type LeasedMessage, MemoryStorage } from "@dewey/dewey";
+ *
+ * const storage = new MemoryStorage();
+ * storage.bind("demo");
+ * await storage.enqueue("message", 0);
+ * const leased: LeasedMessage | undefined = await storage.dequeue(30);
+ * if (leased) {
+ *   console.log(leased.data); // "message"
+ *   await storage.ack(leased.lease);
+ * }
+ * console.log(await storage.leasedCount()); // 0
+ * ```
+ */
 export interface LeasedMessage {
   /** The encoded message, exactly as enqueued. */
   data: string;
@@ -17,7 +34,20 @@ export interface LeasedMessage {
   lease: string;
 }
 
-/** One item for {@linkcode Storage.enqueueMany}. */
+/**
+ * One item for {@linkcode Storage.enqueueMany}.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStorage, type QueueItem } from "@dewey/dewey";
+ *
+ * const storage = new MemoryStorage();
+ * storage.bind("demo");
+ * const items: QueueItem[] = [{ data: "low", priority: 0 }, { data: "urgent", priority: 10 }];
+ * await storage.enqueueMany(items);
+ * console.log(await storage.enqueuedItems()); // ["urgent", "low"]
+ * ```
+ */
 export interface QueueItem {
   /** The encoded message. */
   data: string;
@@ -25,7 +55,20 @@ export interface QueueItem {
   priority: number;
 }
 
-/** A message that could not be delivered, kept with the reason. */
+/**
+ * A message that could not be delivered, kept with the reason.
+ *
+ * @example
+ * ```ts
+ * import { type DeadLetterEntry, MemoryStorage } from "@dewey/dewey";
+ *
+ * const storage = new MemoryStorage();
+ * storage.bind("demo");
+ * await storage.deadLetter("{garbled", "cannot decode message: bad JSON");
+ * const [entry]: DeadLetterEntry[] = await storage.deadLetters();
+ * console.log(entry.reason, typeof entry.at); // "cannot decode message: bad JSON" "number"
+ * ```
+ */
 export interface DeadLetterEntry {
   /** Identifier of the entry (not the task id, which may be unreadable). */
   id: string;

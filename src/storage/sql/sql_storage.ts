@@ -1,0 +1,696 @@
+/**
+ * The storage contract over SQL through Kysely: SQLite and PostgreSQL share one code path,
+ * with small dialect switches (`for update skip locked`, `begin immediate`, column types).
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-explicit-any -- Kysely<any>: the storage works on any schema type
+import {
+  type Kysely,
+  PostgresAdapter,
+  type QueryResult,
+  type RawBuilder,
+  sql,
+  SqliteAdapter,
+} from "kysely";
+import type { DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "../storage.ts";
+import { requireFinite, requireInteger, requireSeconds, requireTtl } from "./checks.ts";
+import { watchFiles } from "./file_watch.ts";
+import { type ListenPool, PgListener } from "./pg_listen.ts";
+import { ensureSchema } from "./schema.ts";
+import { type Tables, tablesFor } from "./tables.ts";
+import { Waiters } from "./waiters.ts";
+
+/**
+ * The SQL dialects {@linkcode SqlStorage} speaks.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStorage, type SqlDialect } from "@dewey/dewey/sqlite";
+ *
+ * const storage = new SqliteStorage({ path: ":memory:" });
+ * const dialect: SqlDialect = storage.dialect;
+ * console.log(dialect); // "sqlite"
+ * await storage.close();
+ * ```
+ */
+export type SqlDialect = "sqlite" | "postgres";
+
+/**
+ * A Kysely instance, as {@linkcode SqlStorage} takes it: pass any `new Kysely(…)`. Declared
+ * by shape, as Kysely declares the drivers it accepts, so Dewey's documented API does not
+ * take in Kysely's whole type tree.
+ *
+ * @example
+ * ```ts
+ * import { type KyselyDatabase, SqliteStorage } from "@dewey/dewey/sqlite";
+ *
+ * const storage = new SqliteStorage({ path: ":memory:" });
+ * const db: KyselyDatabase = storage.db; // a Kysely instance; cast to use its query API
+ * console.log(typeof db.transaction); // "function"
+ * await storage.close();
+ * ```
+ */
+export interface KyselyDatabase {
+  /** Kysely's query executor; its `adapter` tells SQLite from PostgreSQL. */
+  getExecutor(): { readonly adapter: object };
+  /** Starts a transaction builder. */
+  transaction(): object;
+  /** Starts a single-connection builder. */
+  connection(): object;
+  /** Closes the database connections. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Options for {@linkcode SqlStorage}.
+ *
+ * @example
+ * ```ts
+ * import { SqliteStorage, SqlStorage, type SqlStorageOptions } from "@dewey/dewey/sqlite";
+ *
+ * const owner = new SqliteStorage({ path: ":memory:" });
+ * let now = 0;
+ * const options: SqlStorageOptions = { db: owner.db, dialect: "sqlite", clock: () => now };
+ * const storage = new SqlStorage(options);
+ * await storage.putData("k", "v", 10); // expires 10 s after `now`
+ * now = 10_000;
+ * console.log(await storage.hasData("k")); // false
+ * await owner.close();
+ * ```
+ */
+export interface SqlStorageOptions {
+  /**
+   * The database, as any Kysely instance. The storage creates its tables in it on first
+   * use and leaves it open on {@linkcode SqlStorage.close}: its owner destroys it.
+   */
+  db: KyselyDatabase;
+  /**
+   * The SQL dialect. Detected from the Kysely adapter when omitted (Kysely's SQLite and
+   * PostgreSQL adapters and their subclasses, e.g. PGlite); required for other dialects
+   * that speak one of the two.
+   */
+  dialect?: SqlDialect;
+  /**
+   * PostgreSQL only: a `pg` `Pool` (or anything with its `connect()`) from which the
+   * storage keeps one connection for `LISTEN`, so `waitForMessage` wakes as soon as any
+   * process enqueues. Without it, `waitForMessage` wakes only for this object's enqueues
+   * and otherwise runs to its timeout. Enqueues always `NOTIFY`.
+   */
+  listen?: ListenPool;
+  /**
+   * Epoch milliseconds now, for ttl expiry and as the default of every `now` parameter.
+   *
+   * @default {Date.now}
+   */
+  clock?: () => number;
+}
+
+/**
+ * The storage contract over SQLite or PostgreSQL through a caller-supplied Kysely
+ * instance. Tables are named after the instance name given to `bind` (`<name>_queue`,
+ * `_schedule`, `_kv`, `_counters`, `_dead`, `_meta`; a name with characters other than
+ * `[A-Za-z0-9_]` gets those replaced and a hash appended) and created on first use, so
+ * one database can hold several Dewey instances.
+ *
+ * Dequeue is one atomic `UPDATE … RETURNING` that leases the best waiting row (with
+ * `for update skip locked` in PostgreSQL), so concurrent consumers never get one message
+ * twice; SQLite transactions start with `begin immediate` whichever driver runs them.
+ * Times are stored at whole milliseconds. On SQLite, `waitForMessage` watches the
+ * database files, so it wakes for writes by other processes without polling.
+ *
+ * With your own SQLite Kysely, keep one connection per file per process: SQLite waits
+ * for a lock synchronously, so a second connection in the same thread waiting on the
+ * first blocks the thread that would release it ("database is locked" after the busy
+ * timeout). {@linkcode SqliteStorage} makes its connections to one file take turns.
+ *
+ * @example An in-memory SQLite database through Kysely
+ * ```ts
+ * import { SqliteStorage, SqlStorage } from "@dewey/dewey/sqlite";
+ *
+ * // Any Kysely instance will do; here the one a SqliteStorage opened.
+ * const owner = new SqliteStorage({ path: ":memory:" });
+ * const storage = new SqlStorage({ db: owner.db });
+ * storage.bind("demo");
+ * await storage.enqueue("low", 0);
+ * await storage.enqueue("high", 10);
+ * const leased = await storage.dequeue(30);
+ * console.log(leased?.data); // "high"
+ * if (leased) await storage.ack(leased.lease);
+ * await owner.close();
+ * ```
+ *
+ * @example PostgreSQL (a sketch: not run here)
+ * ```ts
+ * import { Kysely, PostgresDialect } from "kysely";
+ * import pg from "pg";
+ * import { SqlStorage } from "@dewey/dewey/sqlite";
+ *
+ * export function postgresStorage(url: string): SqlStorage {
+ *   const pool = new pg.Pool({ connectionString: url });
+ *   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+ *   return new SqlStorage({ db, listen: pool }); // destroy `db` yourself when done
+ * }
+ * ```
+ */
+export class SqlStorage implements Storage {
+  #name = "dewey";
+  #bound = false;
+  readonly #db: Kysely<any>;
+  readonly #dialect: SqlDialect;
+  readonly #clock: () => number;
+  readonly #listenPool?: ListenPool;
+  readonly #waiters = new Waiters();
+  #tablesReady?: Promise<Tables>;
+  #listener?: PgListener;
+  #databaseFile?: Promise<string>;
+  #nextSweep = 0;
+  #closed = false;
+
+  /** Wraps `options.db`; nothing is queried until the first call. */
+  constructor(options: SqlStorageOptions) {
+    // The public type is Kysely's shape only; the object is a Kysely.
+    this.#db = options.db as Kysely<any>;
+    this.#dialect = options.dialect ?? detectDialect(this.#db);
+    this.#clock = options.clock ?? Date.now;
+    this.#listenPool = options.listen;
+  }
+
+  /** The instance name given to {@linkcode SqlStorage.bind}, or `"dewey"`. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** The Kysely instance the storage runs on (cast it to `Kysely` to query it). */
+  get db(): KyselyDatabase {
+    return this.#db;
+  }
+
+  /** The dialect in use, given or detected. */
+  get dialect(): SqlDialect {
+    return this.#dialect;
+  }
+
+  /** Sets the instance name; rebinding to the same name is allowed, to another throws. */
+  bind(name: string): void {
+    if (this.#bound && this.#name !== name) {
+      throw new TypeError(`Storage is already bound to "${this.#name}"`);
+    }
+    if (name !== this.#name) {
+      this.#tablesReady = undefined;
+      void this.#listener?.close();
+      this.#listener = undefined;
+    }
+    this.#name = name;
+    this.#bound = true;
+  }
+
+  // --- queue ---------------------------------------------------------------------------
+
+  /** Adds a message; larger `priority` first, FIFO among equals. */
+  async enqueue(data: string, priority: number): Promise<void> {
+    requireFinite("priority", priority);
+    const { queue } = await this.#tables();
+    await sql`insert into ${queue} (priority, data) values (${priority}, ${data})`
+      .execute(this.#db);
+    await this.#messagesAdded();
+  }
+
+  /** Adds several messages in order, all or none, in as few statements as parameters allow. */
+  async enqueueMany(items: QueueItem[]): Promise<void> {
+    for (const item of items) requireFinite("priority", item.priority);
+    if (items.length === 0) return;
+    const { queue } = await this.#tables();
+    await this.#transaction(async (db) => {
+      for (let start = 0; start < items.length; start += BATCH_ROWS) {
+        const rows = items.slice(start, start + BATCH_ROWS)
+          .map(({ data, priority }) => sql`(${priority}, ${data})`);
+        await sql`insert into ${queue} (priority, data) values ${sql.join(rows)}`.execute(db);
+      }
+    });
+    await this.#messagesAdded();
+  }
+
+  /** Leases the best waiting message for `visibility` seconds, or returns `undefined`. */
+  async dequeue(
+    visibility: number,
+    now: number = this.#clock(),
+  ): Promise<LeasedMessage | undefined> {
+    requireFinite("visibility", visibility, 0);
+    const { queue } = await this.#tables();
+    const lease = crypto.randomUUID();
+    // One statement, so the pick and the lease are atomic. PostgreSQL: concurrent
+    // dequeuers skip rows another one is leasing instead of queueing behind it.
+    const { rows } = await sql<{ data: string }>`
+      update ${queue} set lease_id = ${lease}, leased_until = ${ms(now + visibility * 1000)}
+      where id = (select id from ${queue} where lease_id is null
+        order by priority desc, id limit 1${this.#skipLocked()})
+      returning data`.execute(this.#db);
+    return rows.length > 0 ? { data: rows[0].data, lease } : undefined;
+  }
+
+  /** Deletes a leased message; unknown leases are ignored. */
+  async ack(lease: string): Promise<void> {
+    const { queue } = await this.#tables();
+    await sql`delete from ${queue} where lease_id = ${lease}`.execute(this.#db);
+  }
+
+  /** Moves each held lease's deadline to `now + visibility`; returns the held leases. */
+  async extend(
+    leases: string[],
+    visibility: number,
+    now: number = this.#clock(),
+  ): Promise<string[]> {
+    requireFinite("visibility", visibility, 0);
+    if (leases.length === 0) return [];
+    const { queue } = await this.#tables();
+    const { rows } = await sql<{ lease_id: string }>`
+      update ${queue} set leased_until = ${ms(now + visibility * 1000)}
+      where lease_id in (${sql.join(leases)}) returning lease_id`.execute(this.#db);
+    const held = new Set(rows.map((row) => row.lease_id));
+    return leases.filter((lease) => held.has(lease));
+  }
+
+  /** Returns a leased message to the queue at once, in its old place (same id). */
+  async release(lease: string): Promise<void> {
+    const { queue } = await this.#tables();
+    const result = await sql`update ${queue} set lease_id = null, leased_until = null
+      where lease_id = ${lease}`.execute(this.#db);
+    if (affected(result) > 0) await this.#messagesAdded();
+  }
+
+  /** Returns every message whose lease deadline is `<= now` to the queue; the count. */
+  async requeueExpired(now: number = this.#clock()): Promise<number> {
+    const { queue } = await this.#tables();
+    const count = affected(
+      await sql`update ${queue} set lease_id = null, leased_until = null
+        where lease_id is not null and leased_until <= ${ms(now)}`.execute(this.#db),
+    );
+    if (count > 0) await this.#messagesAdded();
+    return count;
+  }
+
+  /** Messages waiting (leased ones excluded). */
+  async queueSize(): Promise<number> {
+    const { queue } = await this.#tables();
+    return this.#count(sql`select count(*) as n from ${queue} where lease_id is null`);
+  }
+
+  /** Messages currently leased. */
+  async leasedCount(): Promise<number> {
+    const { queue } = await this.#tables();
+    return this.#count(sql`select count(*) as n from ${queue} where lease_id is not null`);
+  }
+
+  /** The next `limit` waiting messages (all by default) in dequeue order, left in place. */
+  async enqueuedItems(limit?: number): Promise<string[]> {
+    const { queue } = await this.#tables();
+    const { rows } = await sql<{ data: string }>`select data from ${queue}
+      where lease_id is null order by priority desc, id ${limitClause(limit)}`.execute(this.#db);
+    return rows.map((row) => row.data);
+  }
+
+  /** Removes every waiting and leased message. */
+  async flushQueue(): Promise<void> {
+    const { queue } = await this.#tables();
+    await sql`delete from ${queue}`.execute(this.#db);
+  }
+
+  /**
+   * Resolves when a message may be available: at once if one is waiting, on an enqueue,
+   * release or requeue through this object, on a write by another process (SQLite: a
+   * change to the database files; PostgreSQL: a `NOTIFY`, given the `listen` option), after
+   * `timeout` seconds, or when `signal` aborts. Leaves no watcher or timer behind.
+   */
+  async waitForMessage(timeout: number, signal?: AbortSignal): Promise<void> {
+    requireSeconds("timeout", timeout);
+    // No await before this: the waiter is registered before the caller can enqueue.
+    return await this.#waiters.wait(
+      timeout,
+      signal,
+      () => this.#hasWaiting(),
+      (onChange) => this.#watchOutside(onChange),
+    );
+  }
+
+  // --- schedule ------------------------------------------------------------------------
+
+  /** Stores a message to run at `eta` (epoch ms); identical messages are kept apart. */
+  async addToSchedule(data: string, eta: number): Promise<void> {
+    requireFinite("eta", eta);
+    const { schedule } = await this.#tables();
+    await sql`insert into ${schedule} (eta, data) values (${ms(eta)}, ${data})`
+      .execute(this.#db);
+  }
+
+  /** Removes and returns every message with `eta <= now` in one statement, soonest first. */
+  async readSchedule(now: number): Promise<string[]> {
+    const { schedule } = await this.#tables();
+    const due = this.#dialect === "postgres"
+      ? sql`id in (select id from ${schedule} where eta <= ${ms(now)} for update skip locked)`
+      : sql`eta <= ${ms(now)}`;
+    const { rows } = await sql<{ id: number | string; eta: number | string; data: string }>`
+      delete from ${schedule} where ${due} returning id, eta, data`.execute(this.#db);
+    // RETURNING has no defined order, and PostgreSQL gives BIGINTs as strings.
+    return rows
+      .sort((a, b) => Number(a.eta) - Number(b.eta) || Number(a.id) - Number(b.id))
+      .map((row) => row.data);
+  }
+
+  /** Number of scheduled messages. */
+  async scheduleSize(): Promise<number> {
+    const { schedule } = await this.#tables();
+    return this.#count(sql`select count(*) as n from ${schedule}`);
+  }
+
+  /** The next `limit` scheduled messages (all by default), soonest first, left in place. */
+  async scheduledItems(limit?: number): Promise<string[]> {
+    const { schedule } = await this.#tables();
+    const { rows } = await sql<{ data: string }>`select data from ${schedule}
+      order by eta, id ${limitClause(limit)}`.execute(this.#db);
+    return rows.map((row) => row.data);
+  }
+
+  /** Removes the whole schedule. */
+  async flushSchedule(): Promise<void> {
+    const { schedule } = await this.#tables();
+    await sql`delete from ${schedule}`.execute(this.#db);
+  }
+
+  // --- key/value -----------------------------------------------------------------------
+
+  /** Upserts `key`; with `ttl` (seconds, > 0) it expires after that long. */
+  async putData(key: string, value: string, ttl?: number): Promise<void> {
+    const expiresAt = this.#expiry(ttl);
+    const { kv } = await this.#tables();
+    await sql`insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
+      on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`
+      .execute(this.#db);
+    await this.#sweepExpired();
+  }
+
+  /** The live value of `key`, or `undefined`. */
+  async peekData(key: string): Promise<string | undefined> {
+    const { kv } = await this.#tables();
+    const { rows } = await sql<{ value: string }>`select value from ${kv}
+      where key = ${key} and ${this.#live()}`.execute(this.#db);
+    return rows[0]?.value;
+  }
+
+  /** Removes and returns the live value of `key`, or `undefined`, in one statement. */
+  async popData(key: string): Promise<string | undefined> {
+    const { kv } = await this.#tables();
+    const { rows } = await sql<{ value: string; expires_at: number | string | null }>`
+      delete from ${kv} where key = ${key} returning value, expires_at`.execute(this.#db);
+    const row = rows[0];
+    // An expired row is deleted all the same: that is its cleanup.
+    return row && (row.expires_at === null || Number(row.expires_at) > this.#now())
+      ? row.value
+      : undefined;
+  }
+
+  /** Sets `key` when it is absent or expired, in one statement; whether it was set. */
+  async putIfEmpty(key: string, value: string, ttl?: number): Promise<boolean> {
+    const expiresAt = this.#expiry(ttl);
+    const { kv } = await this.#tables();
+    const { rows } = await sql`
+      insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
+      on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at
+      where ${kv}.expires_at <= ${this.#now()}
+      returning key`.execute(this.#db);
+    return rows.length > 0;
+  }
+
+  /** Deletes `key` (only when it holds `expected`, if given); whether it was deleted. */
+  async deleteData(key: string, expected?: string): Promise<boolean> {
+    const { kv } = await this.#tables();
+    const matches = expected === undefined ? sql`` : sql`and value = ${expected}`;
+    const result = await sql`delete from ${kv}
+      where key = ${key} and ${this.#live()} ${matches}`.execute(this.#db);
+    return affected(result) > 0;
+  }
+
+  /** Whether `key` holds a live value. */
+  async hasData(key: string): Promise<boolean> {
+    const { kv } = await this.#tables();
+    const { rows } = await sql`select 1 as found from ${kv}
+      where key = ${key} and ${this.#live()}`.execute(this.#db);
+    return rows.length > 0;
+  }
+
+  /** Number of live keys. */
+  async resultCount(): Promise<number> {
+    const { kv } = await this.#tables();
+    return this.#count(sql`select count(*) as n from ${kv} where ${this.#live()}`);
+  }
+
+  /** Every live key and its value, by key. */
+  async resultItems(): Promise<Map<string, string>> {
+    const { kv } = await this.#tables();
+    const { rows } = await sql<{ key: string; value: string }>`select key, value from ${kv}
+      where ${this.#live()} order by key`.execute(this.#db);
+    return new Map(rows.map((row) => [row.key, row.value]));
+  }
+
+  /** Removes every key. */
+  async flushResults(): Promise<void> {
+    const { kv } = await this.#tables();
+    await sql`delete from ${kv}`.execute(this.#db);
+  }
+
+  // --- counters ------------------------------------------------------------------------
+
+  /**
+   * Adds `by` (a safe integer) to the counter, a missing or expired one counting as 0;
+   * the new value. One upsert, so concurrent increments all count. A `ttl` applies when
+   * this call creates the counter; later increments keep it.
+   */
+  async incr(key: string, by = 1, ttl?: number): Promise<number> {
+    requireInteger("by", by);
+    const expiresAt = this.#expiry(ttl);
+    const { counters } = await this.#tables();
+    const expired = sql`${counters}.expires_at <= ${this.#now()}`;
+    const { rows } = await sql<{ value: number | string }>`
+      insert into ${counters} (key, value, expires_at) values (${key}, ${by}, ${expiresAt})
+      on conflict (key) do update set
+        value = case when ${expired} then excluded.value
+          else ${counters}.value + excluded.value end,
+        expires_at = case when ${expired} then excluded.expires_at
+          else ${counters}.expires_at end
+      returning value`.execute(this.#db);
+    return Number(rows[0].value);
+  }
+
+  /** Removes a counter. */
+  async deleteCounter(key: string): Promise<void> {
+    const { counters } = await this.#tables();
+    await sql`delete from ${counters} where key = ${key}`.execute(this.#db);
+  }
+
+  /** Removes every counter. */
+  async flushCounters(): Promise<void> {
+    const { counters } = await this.#tables();
+    await sql`delete from ${counters}`.execute(this.#db);
+  }
+
+  // --- dead letter ---------------------------------------------------------------------
+
+  /** Sets a message aside with a reason; returns the entry id (a UUID). */
+  async deadLetter(data: string, reason: string, now: number = this.#clock()): Promise<string> {
+    const { dead } = await this.#tables();
+    const id = crypto.randomUUID();
+    await sql`insert into ${dead} (id, reason, at, data)
+      values (${id}, ${reason}, ${ms(now)}, ${data})`.execute(this.#db);
+    return id;
+  }
+
+  /** Every dead-letter entry, oldest first (ties in the order they were added). */
+  async deadLetters(): Promise<DeadLetterEntry[]> {
+    const { dead } = await this.#tables();
+    const { rows } = await sql<{ id: string; reason: string; at: number | string; data: string }>`
+      select id, reason, at, data from ${dead} order by at, seq`.execute(this.#db);
+    return rows.map(({ id, reason, at, data }) => ({ id, reason, at: Number(at), data }));
+  }
+
+  /** Moves an entry back to the queue at priority 0, in one transaction; whether it existed. */
+  async requeueDeadLetter(id: string): Promise<boolean> {
+    const { dead, queue } = await this.#tables();
+    const moved = await this.#transaction(async (db) => {
+      const { rows } = await sql<{ data: string }>`
+        delete from ${dead} where id = ${id} returning data`.execute(db);
+      if (rows.length === 0) return false;
+      await sql`insert into ${queue} (priority, data) values (0, ${rows[0].data})`.execute(db);
+      return true;
+    });
+    if (moved) await this.#messagesAdded();
+    return moved;
+  }
+
+  /** Removes every dead-letter entry; the count removed. */
+  async purgeDeadLetters(): Promise<number> {
+    const { dead } = await this.#tables();
+    return affected(await sql`delete from ${dead}`.execute(this.#db));
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------
+
+  /** Removes every row of this name's tables (the tables and their schema version stay). */
+  async flushAll(): Promise<void> {
+    const { queue, schedule, kv, counters, dead } = await this.#tables();
+    await this.#transaction(async (db) => {
+      for (const table of [queue, schedule, kv, counters, dead]) {
+        await sql`delete from ${table}`.execute(db);
+      }
+    });
+  }
+
+  /**
+   * Ends pending waits and closes the `LISTEN` connection. The Kysely instance stays open:
+   * it belongs to the caller.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#waiters.wakeAll();
+    await this.#listener?.close();
+    this.#listener = undefined;
+  }
+
+  // --- internals -----------------------------------------------------------------------
+
+  /** The tables, created or migrated on first use; a failed attempt is retried next call. */
+  #tables(): Promise<Tables> {
+    this.#tablesReady ??= this.#transaction(async (db) => {
+      const tables = tablesFor(this.#name);
+      await ensureSchema(db, tables, this.#dialect);
+      return tables;
+    }).catch((error) => {
+      this.#tablesReady = undefined;
+      throw error;
+    });
+    return this.#tablesReady;
+  }
+
+  /**
+   * Runs `work` in a write transaction. SQLite: `begin immediate` takes the write lock up
+   * front, so a read-then-write waits (busy_timeout) instead of failing with "database is
+   * locked" as a plain `begin` would; done by hand, so a caller's Kysely with any SQLite
+   * driver behaves.
+   */
+  #transaction<T>(work: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    if (this.#dialect === "postgres") return this.#db.transaction().execute(work);
+    return this.#db.connection().execute(async (db) => {
+      await sql`begin immediate`.execute(db);
+      try {
+        const result = await work(db);
+        await sql`commit`.execute(db);
+        return result;
+      } catch (error) {
+        // SQLite may have rolled back already (e.g. on a full disk); keep the first error.
+        await sql`rollback`.execute(db).catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  /** Wakes local waiters and, on PostgreSQL, every listening process. */
+  async #messagesAdded(): Promise<void> {
+    this.#waiters.wakeAll();
+    if (this.#dialect === "postgres") {
+      // The message is stored already: a lost notification only lets a waiter time out,
+      // whereas failing here would make the caller enqueue it twice.
+      await sql`select pg_notify(${this.#channel()}, '')`.execute(this.#db).catch(() => {});
+    }
+  }
+
+  async #hasWaiting(): Promise<boolean> {
+    const { queue } = await this.#tables();
+    const { rows } = await sql`select 1 as found from ${queue}
+      where lease_id is null limit 1`.execute(this.#db);
+    return rows.length > 0;
+  }
+
+  /** Watches for other processes' writes: the SQLite files, or a PostgreSQL channel. */
+  async #watchOutside(onChange: () => void): Promise<(() => void) | undefined> {
+    if (this.#closed) return undefined; // a closed storage opens no new connection or watch
+    if (this.#dialect === "postgres") {
+      if (this.#listenPool === undefined) return undefined;
+      this.#listener ??= new PgListener(this.#listenPool, this.#channel());
+      return this.#listener.watch(onChange);
+    }
+    // In WAL mode every commit writes the -wal file and checkpoints write the main file.
+    this.#databaseFile ??= sql<{ file: string }>`
+      select file from pragma_database_list where name = 'main'`.execute(this.#db)
+      .then(({ rows }) => rows[0]?.file ?? "", () => "");
+    const file = await this.#databaseFile;
+    return file === "" ? undefined : watchFiles([`${file}-wal`, file], onChange);
+  }
+
+  #channel(): string {
+    return `${tablesFor(this.#name).prefix}_queue`;
+  }
+
+  #skipLocked(): RawBuilder<unknown> {
+    return sql.raw(this.#dialect === "postgres" ? " for update skip locked" : "");
+  }
+
+  async #count(query: RawBuilder<unknown>): Promise<number> {
+    const { rows } = await (query as RawBuilder<{ n: number | string }>).execute(this.#db);
+    return Number(rows[0].n); // PostgreSQL's count(*) is a BIGINT, given as a string
+  }
+
+  #now(): number {
+    return ms(this.#clock());
+  }
+
+  #expiry(ttl: number | undefined): number | null {
+    if (ttl === undefined) return null;
+    requireTtl(ttl);
+    return ms(this.#clock() + ttl * 1000);
+  }
+
+  /** Rows of `_kv` that have not expired. */
+  #live(): RawBuilder<unknown> {
+    return sql`(expires_at is null or expires_at > ${this.#now()})`;
+  }
+
+  /** Expired keys and counters read as absent; this deletes them, at most once a minute. */
+  async #sweepExpired(): Promise<void> {
+    const now = this.#now();
+    if (now < this.#nextSweep) return;
+    this.#nextSweep = now + 60_000;
+    const { kv, counters } = await this.#tables();
+    for (const table of [kv, counters]) {
+      await sql`delete from ${table} where expires_at <= ${now}`.execute(this.#db);
+    }
+  }
+}
+
+/** Rows per INSERT in enqueueMany: 2 parameters each, well under SQLite's 32,766. */
+const BATCH_ROWS = 1000;
+
+/** The dialect of Kysely's own adapters (and subclasses, such as PGlite's). */
+function detectDialect(db: Kysely<any>): SqlDialect {
+  const adapter = db.getExecutor().adapter;
+  if (adapter instanceof PostgresAdapter) return "postgres";
+  if (adapter instanceof SqliteAdapter) return "sqlite";
+  throw new TypeError(
+    `Cannot tell the SQL dialect of adapter "${adapter.constructor.name}"; ` +
+      `pass dialect: "sqlite" or "postgres"`,
+  );
+}
+
+/** Epoch ms as the BIGINT columns hold them (PostgreSQL refuses a fraction there). */
+function ms(time: number): number {
+  return Math.round(time);
+}
+
+function affected(result: QueryResult<unknown>): number {
+  return Number(result.numAffectedRows ?? 0n);
+}
+
+function limitClause(limit: number | undefined): RawBuilder<unknown> {
+  if (limit === undefined) return sql``;
+  requireFinite("limit", limit, 0);
+  return sql`limit ${Math.floor(limit)}`;
+}

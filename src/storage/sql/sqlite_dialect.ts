@@ -1,0 +1,120 @@
+/**
+ * A Kysely instance on an SQLite file with the runtime's own SQLite module, set up for a
+ * queue that several processes share: WAL, a busy timeout, and transactions that begin
+ * with `begin immediate`.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-explicit-any -- Kysely<any>: the storage builds raw SQL
+import {
+  type AbortableOperationOptions,
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  type SqliteDatabase,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from "kysely";
+import { lockKey } from "./process_lock.ts";
+
+/** How to open the database; see `SqliteStorageOptions`. */
+export interface SqliteSettings {
+  path: string;
+  synchronous: "normal" | "full";
+  /** Seconds. */
+  busyTimeout: number;
+}
+
+/** A Kysely instance that opens the database on its first query. */
+export function openSqliteKysely({ path, synchronous, busyTimeout }: SqliteSettings): Kysely<any> {
+  return new Kysely<any>({
+    dialect: new DeweySqliteDialect(path, {
+      database: () => openDatabase(path),
+      async onCreateConnection(connection) {
+        const pragma = (text: string) =>
+          connection.executeQuery(CompiledQuery.raw(`pragma ${text}`));
+        // First, so that the statements below wait for other connections' locks too (with
+        // it, processes opening a new file at once switch it to WAL without an error).
+        await pragma(`busy_timeout = ${Math.round(busyTimeout * 1000)}`);
+        await pragma("journal_mode = wal");
+        await pragma(`synchronous = ${synchronous}`);
+      },
+    }),
+  });
+}
+
+/** Each runtime's SQLite module, imported only when a database is opened. */
+function openDatabase(path: string): Promise<SqliteDatabase> {
+  return "Bun" in globalThis
+    ? import("./sqlite_bun.ts").then(({ openBunSqlite }) => openBunSqlite(path))
+    : import("./sqlite_node.ts").then(({ openNodeSqlite }) => openNodeSqlite(path));
+}
+
+/** Kysely's SQLite dialect with {@linkcode DeweySqliteDriver}. */
+class DeweySqliteDialect extends SqliteDialect {
+  readonly #path: string;
+  readonly #config: SqliteDialectConfig;
+
+  constructor(path: string, config: SqliteDialectConfig) {
+    super(config);
+    this.#path = path;
+    this.#config = config;
+  }
+
+  override createDriver(): Driver {
+    return new DeweySqliteDriver(this.#path, this.#config);
+  }
+}
+
+/**
+ * Kysely's SQLite driver with two changes. `db.transaction()` sends `begin immediate`: a
+ * plain `begin` takes the write lock only at the first write, and SQLite fails that
+ * upgrade with "database is locked", without waiting, when another connection wrote
+ * meanwhile. And each use of the connection holds a process-wide lock on the file, so
+ * several storages on one file in one process take turns instead of deadlocking.
+ */
+class DeweySqliteDriver extends SqliteDriver {
+  readonly #path: string;
+  #key?: string;
+  #unlock?: () => void;
+
+  constructor(path: string, config: SqliteDialectConfig) {
+    super(config);
+    this.#path = path;
+  }
+
+  override async init(options?: AbortableOperationOptions): Promise<void> {
+    // A private in-memory database needs no lock; a file is known by its absolute path.
+    if (this.#path !== "" && this.#path !== ":memory:") {
+      const { resolve } = await import("node:path");
+      this.#key = `sqlite:${resolve(this.#path)}`;
+    }
+    // Opening runs the pragmas, which must not wait on this process's other connections.
+    const unlock = this.#key === undefined ? undefined : await lockKey(this.#key);
+    try {
+      await super.init(options);
+    } finally {
+      unlock?.();
+    }
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    // Kysely hands out this driver's one connection to one user at a time, so one field
+    // is enough to remember the lock.
+    if (this.#key !== undefined) this.#unlock = await lockKey(this.#key);
+    return super.acquireConnection();
+  }
+
+  override async releaseConnection(): Promise<void> {
+    this.#unlock?.();
+    this.#unlock = undefined;
+    await super.releaseConnection();
+  }
+
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}

@@ -1,0 +1,250 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigurationError, Consumer, Dewey, MemoryStorage, type TaskContext } from "../mod.ts";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A consumer whose log lines are kept for assertions. */
+function consumerFor(dewey: Dewey, options: ConstructorParameters<typeof Consumer>[1] = {}) {
+  const lines: string[] = [];
+  const consumer = new Consumer(dewey, {
+    periodic: false,
+    delay: 0.01,
+    maxDelay: 0.05,
+    simple: true,
+    log: { write: (line) => lines.push(line.replace(/^\d\d:\d\d:\d\d /, "")) },
+    ...options,
+  });
+  return { consumer, lines };
+}
+
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe("Consumer", () => {
+  it("runs enqueued tasks and stores their results", async () => {
+    const dewey = new Dewey({ name: "c1", logger: quiet });
+    const add = dewey.task("add", (a: number, b: number) => a + b);
+    const { consumer, lines } = consumerFor(dewey, { workers: 2 });
+    const running = consumer.run();
+    const results = await Promise.all([add(1, 2), add(3, 4), add(5, 6)]);
+    const values = [];
+    for (const r of results) values.push(await r.get({ blocking: true, timeout: 5 }));
+    consumer.stop();
+    await running;
+    assert.deepEqual(values, [3, 7, 11]);
+    assert.equal(consumer.tasksDone, 3);
+    assert.equal(await dewey.leasedCount(), 0);
+    const id = results[0].id;
+    assert.ok(lines.includes(`Executing add ${id}`), lines.join("\n"));
+    assert.ok(lines.some((l) => l.startsWith(`add ${id} executed in `)));
+    assert.equal(lines.at(-1), "Dewey consumer stopped");
+  });
+
+  it("moves due scheduled tasks to the queue", async () => {
+    const dewey = new Dewey({ name: "c2", logger: quiet });
+    const echo = dewey.task("echo", (s: string) => s);
+    const later = await echo.schedule(["later"], { eta: new Date(Date.now() - 1) });
+    const scheduled = await echo.schedule(["scheduled"], { delay: 0.05 });
+    assert.equal(await dewey.scheduledCount(), 1);
+    const { consumer } = consumerFor(dewey);
+    const running = consumer.run();
+    assert.equal(await scheduled.get({ blocking: true, timeout: 5 }), "scheduled");
+    assert.equal(await later.get({ blocking: true, timeout: 5 }), "later");
+    consumer.stop();
+    await running;
+    assert.equal(await dewey.scheduledCount(), 0);
+  });
+
+  it("enqueues each periodic tick once across consumers sharing a storage", async () => {
+    const storage = new MemoryStorage();
+    const dewey = new Dewey({ name: "c3", storage, logger: quiet });
+    dewey.periodicTask("five", "*/5 * * * *", () => {});
+    dewey.periodicTask("seconds", "*/10 * * * * *", () => {});
+    const a = consumerFor(dewey).consumer;
+    const b = consumerFor(dewey).consumer;
+    const tick = new Date("2026-11-22T10:05:00Z");
+    assert.deepEqual(await a.enqueuePeriodic(tick), ["five", "seconds"]);
+    assert.deepEqual(await b.enqueuePeriodic(tick), []);
+    assert.deepEqual(await b.enqueuePeriodic(new Date("2026-11-22T10:05:10Z")), ["seconds"]);
+    assert.deepEqual(await a.enqueuePeriodic(new Date("2026-11-22T10:05:10Z")), []);
+    assert.deepEqual(await a.enqueuePeriodic(new Date("2026-11-22T10:05:11Z")), []);
+    assert.equal(await dewey.pendingCount(), 3);
+  });
+
+  it("waits for running tasks on a graceful stop", async () => {
+    const dewey = new Dewey({ name: "c4", logger: quiet });
+    const started = deferred();
+    const finish = deferred();
+    const slow = dewey.task("slow", async () => {
+      started.resolve();
+      await finish.promise;
+      return "finished";
+    });
+    const { consumer, lines } = consumerFor(dewey);
+    const running = consumer.run();
+    const result = await slow();
+    await started.promise;
+    consumer.stop();
+    let stopped = false;
+    running.then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(stopped, false, "the consumer must wait for the running task");
+    finish.resolve();
+    await running;
+    assert.equal(await result.get(), "finished");
+    assert.ok(lines.includes("Waiting for 1 running task(s)"));
+    assert.equal(await dewey.leasedCount(), 0);
+  });
+
+  it("interrupts running tasks on a second stop and releases their leases", async () => {
+    const dewey = new Dewey({ name: "c5", logger: quiet });
+    const started = deferred();
+    const seen: string[] = [];
+    let sawAbort = false;
+    const stuck = dewey.task("stuck", async (ctx: TaskContext) => {
+      started.resolve();
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()));
+      sawAbort = true;
+    }, { context: true });
+    dewey.signal((signal) => {
+      seen.push(signal);
+    }, "interrupted");
+    const { consumer, lines } = consumerFor(dewey);
+    const running = consumer.run();
+    await stuck();
+    await started.promise;
+    consumer.stop();
+    consumer.stop();
+    await running;
+    assert.deepEqual(seen, ["interrupted"]);
+    assert.equal(sawAbort, true, "the task's signal aborts on a hard stop");
+    assert.equal(await dewey.pendingCount(), 1, "the released task is back in the queue");
+    assert.ok(lines.includes("Interrupted 1 running task(s); their leases were released"));
+  });
+
+  it("renews the lease of a task running longer than the visibility timeout", async () => {
+    const dewey = new Dewey({ name: "c6", visibilityTimeout: 0.15, logger: quiet });
+    let runs = 0;
+    const long = dewey.task("long", async () => {
+      runs += 1;
+      await new Promise((r) => setTimeout(r, 400));
+      return runs;
+    });
+    const { consumer } = consumerFor(dewey, { workers: 2 });
+    const running = consumer.run();
+    const result = await long();
+    assert.equal(await result.get({ blocking: true, timeout: 5 }), 1);
+    consumer.stop();
+    await running;
+    assert.equal(runs, 1, "a renewed lease is never handed to another worker");
+  });
+
+  it("logs a storage outage once and recovers", async () => {
+    const storage = new MemoryStorage();
+    const dewey = new Dewey({ name: "c7", storage, logger: quiet });
+    const add = dewey.task("add", (a: number, b: number) => a + b);
+    const dequeue = storage.dequeue.bind(storage);
+    let failures = 0;
+    storage.dequeue = (visibility, now) => {
+      if (failures < 5) {
+        failures += 1;
+        return Promise.reject(new Error("connection refused"));
+      }
+      return dequeue(visibility, now);
+    };
+    const { consumer, lines } = consumerFor(dewey);
+    const running = consumer.run();
+    const result = await add(2, 2);
+    assert.equal(await result.get({ blocking: true, timeout: 5 }), 4);
+    consumer.stop();
+    await running;
+    assert.equal(failures, 5);
+    assert.deepEqual(lines.filter((l) => l.startsWith("Storage")), [
+      "Storage unavailable, backing off: Error: connection refused",
+      "Storage available again",
+    ]);
+  });
+
+  it("runs startup and shutdown hooks once per worker", async () => {
+    const dewey = new Dewey({ name: "c8", logger: quiet });
+    const calls: string[] = [];
+    dewey.onStartup(() => {
+      calls.push("startup");
+    });
+    dewey.onShutdown(() => {
+      calls.push("shutdown");
+    });
+    const { consumer } = consumerFor(dewey, { workers: 2 });
+    const running = consumer.run();
+    consumer.stop();
+    await running;
+    assert.deepEqual(calls, ["startup", "startup", "shutdown", "shutdown"]);
+  });
+
+  it("flushes stale locks at start when asked", async () => {
+    const dewey = new Dewey({ name: "c9", logger: quiet });
+    await dewey.lock("reports").acquire();
+    const { consumer, lines } = consumerFor(dewey, { extraLocks: ["other"] });
+    const running = consumer.run();
+    consumer.stop();
+    await running;
+    assert.equal(await dewey.lock("reports").isLocked(), false);
+    assert.ok(lines.includes("Found stale locks: reports"));
+  });
+
+  it("validates its options as Huey's consumer does", () => {
+    const dewey = new Dewey({ name: "c10", logger: quiet });
+    assert.throws(() => new Consumer(dewey, { backoff: 0.5 }), {
+      name: "RangeError",
+      message: 'Invalid "backoff": must be at least 1, got 0.5',
+    });
+    for (const schedulerInterval of [90, 7, 45, 0]) {
+      assert.throws(() => new Consumer(dewey, { schedulerInterval }), RangeError);
+    }
+    assert.equal(new Consumer(dewey, { schedulerInterval: 30 }).options.schedulerInterval, 30);
+    assert.throws(() => new Consumer(dewey, { workers: 0 }), RangeError);
+    assert.throws(() => new Consumer(dewey, { workerType: "thread" as "async" }), RangeError);
+    assert.throws(() => new Consumer(dewey, { workerType: "process" }), TypeError);
+    assert.throws(() => new Consumer(dewey, { verbose: true, quiet: true }), TypeError);
+    assert.deepEqual(
+      { ...new Consumer(dewey).options, log: undefined },
+      {
+        workers: 1,
+        workerType: "async",
+        periodic: true,
+        delay: 0.1,
+        maxDelay: 10,
+        backoff: 1.15,
+        schedulerInterval: 1,
+        healthCheckInterval: 10,
+        checkWorkerHealth: true,
+        maxTasks: undefined,
+        flushLocks: false,
+        extraLocks: [],
+        logfile: undefined,
+        verbose: false,
+        quiet: false,
+        simple: false,
+        utc: undefined,
+        module: undefined,
+        instance: undefined,
+        log: undefined,
+      },
+    );
+  });
+
+  it("refuses to run in immediate mode, and runs only once", async () => {
+    const dewey = new Dewey({ name: "c11", immediate: true, logger: quiet });
+    await assert.rejects(consumerFor(dewey).consumer.run(), ConfigurationError);
+    dewey.immediate = false;
+    const { consumer } = consumerFor(dewey);
+    const running = consumer.run();
+    consumer.stop();
+    await running;
+    await assert.rejects(consumer.run(), TypeError);
+  });
+});
