@@ -9,4 +9,5 @@ $deno lint
 $deno check mod.ts consumer.ts cli.ts sqlite.ts examples/ bench/ tests/ scripts/
 $deno doc --lint mod.ts consumer.ts sqlite.ts
 $deno test --doc --allow-all --quiet mod.ts consumer.ts sqlite.ts src/
+node scripts/doc_examples.mjs mod.ts consumer.ts sqlite.ts
 $deno publish --dry-run --allow-dirty

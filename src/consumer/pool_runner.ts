@@ -21,6 +21,29 @@ export type Outcome =
   | { kind: "timeout" }
   | { kind: "exited"; code: number | null };
 
+/** The one message a worker is running: settles once, with its outcome or at the deadline. */
+export class PendingRun {
+  /** The message's sequence number (replies name it). */
+  readonly seq: number;
+  /** Resolves with the outcome. */
+  readonly outcome: Promise<Outcome>;
+  #resolve!: (outcome: Outcome) => void;
+  #timer?: ReturnType<typeof setTimeout>;
+
+  constructor(seq: number, hardTimeout?: number) {
+    this.seq = seq;
+    this.outcome = new Promise((resolve) => (this.#resolve = resolve));
+    if (hardTimeout !== undefined) {
+      this.#timer = setTimeout(() => this.settle({ kind: "timeout" }), hardTimeout * 1000);
+    }
+  }
+
+  settle(outcome: Outcome): void {
+    clearTimeout(this.#timer);
+    this.#resolve(outcome);
+  }
+}
+
 /** One isolated worker: a child process or a Web Worker. */
 export interface PoolWorker {
   /** Resolves once the worker imported the user's module; rejects if it cannot. */

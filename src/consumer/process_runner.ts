@@ -14,7 +14,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { scriptCommand } from "../runtime/spawn.ts";
 import { registerRunner } from "./consumer.ts";
-import { type Outcome, PoolRunner, type PoolWorker } from "./pool_runner.ts";
+import { type Outcome, PendingRun, PoolRunner, type PoolWorker } from "./pool_runner.ts";
 import { type ChildReply, parseReply } from "./protocol.ts";
 /** Seconds a new process may take to import the user's module. */
 const START_TIMEOUT = 60;
@@ -25,7 +25,7 @@ class WorkerProcess implements PoolWorker {
   readonly ready: Promise<void>;
   tasks = 0;
   busy = false;
-  #pending?: { seq: number; settle: (outcome: Outcome) => void };
+  #pending?: PendingRun;
   #exited = false;
   readonly #exit: Promise<void>;
 
@@ -77,20 +77,13 @@ class WorkerProcess implements PoolWorker {
   }
 
   /** Sends a message and waits for its outcome, or the hard deadline. */
-  run(seq: number, data: string, hardTimeout?: number): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const settle = (outcome: Outcome) => {
-        clearTimeout(timer);
-        this.#pending = undefined;
-        resolve(outcome);
-      };
-      this.#pending = { seq, settle };
-      if (hardTimeout !== undefined) {
-        timer = setTimeout(() => settle({ kind: "timeout" }), hardTimeout * 1000);
-      }
-      this.child.stdin!.write(`${JSON.stringify({ seq, data })}\n`);
-    });
+  async run(seq: number, data: string, hardTimeout?: number): Promise<Outcome> {
+    const pending = new PendingRun(seq, hardTimeout);
+    this.#pending = pending;
+    this.child.stdin!.write(`${JSON.stringify({ seq, data })}\n`);
+    const outcome = await pending.outcome;
+    this.#pending = undefined;
+    return outcome;
   }
 
   /** Asks the process to finish and exit; kills it if it has not within `seconds`. */

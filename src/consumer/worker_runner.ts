@@ -9,7 +9,7 @@
  */
 
 import { registerRunner } from "./consumer.ts";
-import { type Outcome, PoolRunner, type PoolWorker } from "./pool_runner.ts";
+import { type Outcome, PendingRun, PoolRunner, type PoolWorker } from "./pool_runner.ts";
 import type { ChildReply } from "./protocol.ts";
 
 type WorkerReply = ChildReply | { type: "closed" } | { type: "init-failed"; error: string };
@@ -20,7 +20,7 @@ class WorkerThread implements PoolWorker {
   busy = false;
   tasks = 0;
   readonly #worker: Worker;
-  #pending?: { seq: number; settle: (outcome: Outcome) => void };
+  #pending?: PendingRun;
   #exited = false;
   #exitListeners: ((code: number | null) => void)[] = [];
   #closed?: () => void;
@@ -71,20 +71,14 @@ class WorkerThread implements PoolWorker {
     for (const listener of this.#exitListeners) listener(code);
   }
 
-  run(seq: number, data: string, hardTimeout?: number): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const settle = (outcome: Outcome) => {
-        clearTimeout(timer);
-        this.#pending = undefined;
-        resolve(outcome);
-      };
-      this.#pending = { seq, settle };
-      if (hardTimeout !== undefined) {
-        timer = setTimeout(() => settle({ kind: "timeout" }), hardTimeout * 1000);
-      }
-      this.#worker.postMessage({ seq, data });
-    });
+  /** Sends a message and waits for its outcome, or the hard deadline. */
+  async run(seq: number, data: string, hardTimeout?: number): Promise<Outcome> {
+    const pending = new PendingRun(seq, hardTimeout);
+    this.#pending = pending;
+    this.#worker.postMessage({ seq, data });
+    const outcome = await pending.outcome;
+    this.#pending = undefined;
+    return outcome;
   }
 
   async close(seconds: number): Promise<void> {
