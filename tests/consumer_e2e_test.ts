@@ -86,7 +86,13 @@ describe("consumer end to end", () => {
         seen: new Set([3, 4]),
       });
       assert.deepEqual(await mapped.get({ ...BLOCKING, timeout: 15 }), [30, 70, 0]);
-      assert.match(consumer.stderr(), /^\d\d:\d\d:\d\d Executing add /m);
+      // Log lines reach this process through a pipe, possibly after the results.
+      await waitFor(
+        "the consumer's log line",
+        () => /^\d\d:\d\d:\d\d Executing add /m.test(consumer.stderr()),
+      );
+      // The ack follows the stored result by design: wait for it.
+      await waitFor("the leases acknowledged", async () => await app.dewey.leasedCount() === 0);
 
       const info = await runCli(["info", FIXTURE], env);
       assert.equal(info.code, 0, info.stderr);
@@ -211,7 +217,8 @@ describe("consumer end to end", () => {
         );
         for (const { file, ids } of files) assert.ok(ids.length > 0, `${file} did no work`);
         assert.equal(await app.dewey.pendingCount(), 0);
-        assert.equal(await app.dewey.leasedCount(), 0);
+        // The ack follows the stored result by design: wait for it.
+        await waitFor("the lease acknowledged", async () => await app.dewey.leasedCount() === 0);
         assert.ok(elapsed < 60_000, `took ${elapsed} ms`);
       } finally {
         await app.close();
@@ -255,7 +262,8 @@ describe("consumer end to end", () => {
         assert.ok(Date.now() - signalledAt < 10_000);
         // Read without blocking: the result was stored before the process exited.
         assert.equal(await result.get(), "slept 1500");
-        assert.equal(await app.dewey.leasedCount(), 0);
+        // The ack follows the stored result by design: wait for it.
+        await waitFor("the lease acknowledged", async () => await app.dewey.leasedCount() === 0);
         assert.equal(await app.dewey.pendingCount(), 0);
       });
     },
@@ -274,15 +282,14 @@ describe("consumer end to end", () => {
       await assert.rejects(spinning.get({ ...BLOCKING, timeout: 10 }), isTaskTimeout);
       const elapsed = Date.now() - enqueuedAt;
       assert.ok(elapsed >= 1000 && elapsed <= 4000, `stopped after ${elapsed} ms`);
-      assert.match(
-        consumer.stderr(),
-        new RegExp(`spin ${spinning.id} passed its 1s timeout: stopping its worker`),
-      );
+      const killed = new RegExp(`spin ${spinning.id} passed its 1s timeout: stopping its worker`);
+      await waitFor("the consumer's timeout log line", () => killed.test(consumer.stderr()));
 
       // The only worker was replaced: a task enqueued afterwards runs.
       const after = await app.add(2, 3);
       assert.equal(await after.get({ ...BLOCKING, timeout: 30 }), 5);
-      assert.equal(await app.dewey.leasedCount(), 0);
+      // The ack follows the stored result by design: wait for it.
+      await waitFor("the lease acknowledged", async () => await app.dewey.leasedCount() === 0);
       await stopConsumer(consumer);
     });
   }

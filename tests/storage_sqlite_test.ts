@@ -42,10 +42,13 @@ storageConformance("SqliteStorage", {
 });
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const deno = join(root, "node_modules", ".bin", "deno");
+/** The test's own runtime, so a child process runs the same SQLite driver. */
+const runtime = "Bun" in globalThis
+  ? { command: join(root, "node_modules", ".bin", "bun"), args: ["-e"] }
+  : { command: join(root, "node_modules", ".bin", "deno"), args: ["eval", "--ext=ts"] };
 
 /**
- * Runs `code` in a Deno child process with `SqliteStorage` imported and `storage` open on
+ * Runs `code` in a child process of the test's runtime with `SqliteStorage` imported and `storage` open on
  * `path` under "app"; resolves with its stdout lines once it exits. `onLine` sees each
  * line as it arrives.
  */
@@ -57,7 +60,7 @@ function child(path: string, code: string, onLine?: (line: string) => void): Pro
     ${code}
     await storage.close();`;
   return new Promise((resolve, reject) => {
-    const process = spawn(deno, ["eval", "--ext=ts", script], { cwd: root });
+    const process = spawn(runtime.command, [...runtime.args, script], { cwd: root });
     const lines: string[] = [];
     let stderr = "";
     let partial = "";
@@ -198,6 +201,22 @@ describe("SqliteStorage specifics", () => {
     }
   });
 
+  it("four processes opening a new file at once all switch it to WAL", async () => {
+    // The switch to WAL is not covered by the busy timeout; it must be retried.
+    for (let round = 0; round < 3; round++) {
+      const path = freshPath();
+      const children = Array.from(
+        { length: 4 },
+        () => child(path, `await storage.enqueue("x", 0); console.log("ok");`),
+      );
+      assert.deepEqual(await Promise.all(children), [["ok"], ["ok"], ["ok"], ["ok"]]);
+      const storage = new SqliteStorage({ path });
+      storage.bind("app");
+      assert.equal(await storage.queueSize(), 4);
+      await storage.close();
+    }
+  });
+
   it("synchronous defaults to normal; full sets the pragma", async () => {
     const path = freshPath();
     const normal = open(path);
@@ -253,6 +272,42 @@ describe("SqliteStorage specifics", () => {
     } finally {
       await storage.close();
     }
+  });
+
+  it("waitForData wakes for another process's put without polling", async () => {
+    const path = freshPath();
+    const storage = open(path);
+    try {
+      await storage.hasData("result"); // the tables exist before the child starts
+      const theirs = child(
+        path,
+        `await storage.hasData("result");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await storage.putData("result", "from the child");
+        console.log(Date.now());`,
+      );
+      const started = Date.now();
+      const found = await storage.waitForData("result", 5);
+      const received = Date.now();
+      const putAt = Number((await theirs).at(-1));
+      assert.equal(found, true);
+      assert.equal(await storage.peekData("result"), "from the child");
+      assert.ok(received - started < 1500, `took ${received - started} ms`);
+      assert.ok(received - putAt < 200, `woke ${received - putAt} ms after the put`);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("close ends a pending waitForData with false", async () => {
+    const storage = open(freshPath());
+    await storage.hasData("k");
+    const started = Date.now();
+    const waiting = storage.waitForData("k");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await storage.close();
+    assert.equal(await waiting, false);
+    assert.ok(Date.now() - started < 1000);
   });
 
   it("close ends a pending wait", async () => {

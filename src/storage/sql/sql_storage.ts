@@ -20,7 +20,7 @@ import { watchFiles } from "./file_watch.ts";
 import { type ListenPool, PgListener } from "./pg_listen.ts";
 import { ensureSchema } from "./schema.ts";
 import { type Tables, tablesFor } from "./tables.ts";
-import { Waiters } from "./waiters.ts";
+import { type Backoff, DataWaiters, Waiters } from "./waiters.ts";
 
 /**
  * The SQL dialects {@linkcode SqlStorage} speaks.
@@ -117,8 +117,8 @@ export interface SqlStorageOptions {
  * Dequeue is one atomic `UPDATE … RETURNING` that leases the best waiting row (with
  * `for update skip locked` in PostgreSQL), so concurrent consumers never get one message
  * twice; SQLite transactions start with `begin immediate` whichever driver runs them.
- * Times are stored at whole milliseconds. On SQLite, `waitForMessage` watches the
- * database files, so it wakes for writes by other processes without polling.
+ * Times are stored at whole milliseconds. On SQLite, `waitForMessage` and `waitForData`
+ * watch the database files, so they wake for writes by other processes without polling.
  *
  * With your own SQLite Kysely, keep one connection per file per process: SQLite waits
  * for a lock synchronously, so a second connection in the same thread waiting on the
@@ -162,6 +162,7 @@ export class SqlStorage implements Storage {
   readonly #clock: () => number;
   readonly #listenPool?: ListenPool;
   readonly #waiters = new Waiters();
+  readonly #dataWaiters = new DataWaiters();
   #tablesReady?: Promise<Tables>;
   #listener?: PgListener;
   #databaseFile?: Promise<string>;
@@ -387,6 +388,7 @@ export class SqlStorage implements Storage {
     await sql`insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
       on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`
       .execute(this.#db);
+    this.#dataWaiters.wake(key);
     await this.#sweepExpired();
   }
 
@@ -419,6 +421,7 @@ export class SqlStorage implements Storage {
       on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at
       where ${kv}.expires_at <= ${this.#now()}
       returning key`.execute(this.#db);
+    if (rows.length > 0) this.#dataWaiters.wake(key);
     return rows.length > 0;
   }
 
@@ -437,6 +440,27 @@ export class SqlStorage implements Storage {
     const { rows } = await sql`select 1 as found from ${kv}
       where key = ${key} and ${this.#live()}`.execute(this.#db);
     return rows.length > 0;
+  }
+
+  /**
+   * Resolves `true` at once when `key` holds a live value, else once one lands: checked
+   * again on each `putData`/`putIfEmpty` of `key` through this object, on writes by other
+   * processes (SQLite: a change to the database files), and on a backoff timer (from 5 ms,
+   * ×1.5, up to 200 ms; with a file watch from 50 ms up to 1 s, as a safety net). `false`
+   * after `timeout` seconds (`undefined` waits forever) or on {@linkcode SqlStorage.close}.
+   * Leaves no watcher or timer behind.
+   */
+  async waitForData(key: string, timeout?: number): Promise<boolean> {
+    if (timeout !== undefined) requireSeconds("timeout", timeout);
+    // No await before this: the wait is registered before the caller can put the key.
+    return await this.#dataWaiters.wait(
+      key,
+      timeout ?? Infinity,
+      () => this.hasData(key),
+      // PostgreSQL: key writes send no NOTIFY, so the backoff timer notices other processes'.
+      this.#dialect === "sqlite" ? (onChange) => this.#watchOutside(onChange) : undefined,
+      (watching) => watching ? WATCHED_DATA_BACKOFF : DATA_BACKOFF,
+    );
   }
 
   /** Number of live keys. */
@@ -546,12 +570,13 @@ export class SqlStorage implements Storage {
   }
 
   /**
-   * Ends pending waits and closes the `LISTEN` connection. The Kysely instance stays open:
+   * Ends pending waits (`waitForData` gives `false`) and closes the `LISTEN` connection. The Kysely instance stays open:
    * it belongs to the caller.
    */
   async close(): Promise<void> {
     this.#closed = true;
     this.#waiters.wakeAll();
+    this.#dataWaiters.closeAll();
     await this.#listener?.close();
     this.#listener = undefined;
   }
@@ -668,6 +693,11 @@ export class SqlStorage implements Storage {
 
 /** Rows per INSERT in enqueueMany: 2 parameters each, well under SQLite's 32,766. */
 const BATCH_ROWS = 1000;
+
+/** How often `waitForData` rechecks when nothing wakes it, in ms. */
+const DATA_BACKOFF: Backoff = { first: 5, factor: 1.5, max: 200 };
+/** The same with a file watch that reports other processes' writes: only a safety net. */
+const WATCHED_DATA_BACKOFF: Backoff = { first: 50, factor: 1.5, max: 1000 };
 
 /** The dialect of Kysely's own adapters (and subclasses, such as PGlite's). */
 function detectDialect(db: Kysely<any>): SqlDialect {

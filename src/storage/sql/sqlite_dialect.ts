@@ -39,11 +39,33 @@ export function openSqliteKysely({ path, synchronous, busyTimeout }: SqliteSetti
         // First, so that the statements below wait for other connections' locks too (with
         // it, processes opening a new file at once switch it to WAL without an error).
         await pragma(`busy_timeout = ${Math.round(busyTimeout * 1000)}`);
-        await pragma("journal_mode = wal");
+        // Switching a new file to WAL can still fail with "database is locked" when two
+        // processes open it at once (seen under Bun): the busy handler does not cover it.
+        await retryWhileBusy(() => pragma("journal_mode = wal"), busyTimeout);
         await pragma(`synchronous = ${synchronous}`);
       },
     }),
   });
+}
+
+/** Whether `error` is SQLite's "database is locked" (messages differ per runtime). */
+function isBusy(error: unknown): boolean {
+  return error instanceof Error &&
+    ((error as { code?: string }).code === "SQLITE_BUSY" ||
+      /database is locked/.test(error.message));
+}
+
+/** Runs `operation`, retrying with a short backoff while SQLite is busy, up to `seconds`. */
+async function retryWhileBusy<T>(operation: () => Promise<T>, seconds: number): Promise<T> {
+  const deadline = performance.now() + seconds * 1000;
+  for (let delay = 5;; delay = Math.min(delay * 2, 200)) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isBusy(error) || performance.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 /** Each runtime's SQLite module, imported only when a database is opened. */

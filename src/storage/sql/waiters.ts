@@ -67,3 +67,116 @@ function startTimer(
   if (seconds === Infinity) return undefined;
   return setTimeout(callback, Math.min(Math.max(0, seconds * 1000), MAX_TIMER_DELAY));
 }
+
+/** How often a data wait rechecks on its own, in ms: `first`, then ×`factor` up to `max`. */
+export interface Backoff {
+  first: number;
+  factor: number;
+  max: number;
+}
+
+/**
+ * `waitForData` for databases: each wait rechecks its key when this process writes that
+ * key ({@linkcode DataWaiters.wake}), when `watch` reports an outside write, and on a
+ * backoff timer (a safety net, or the only way to notice outside writes without a watch).
+ * Rechecks never overlap: wakes during one are folded into a single recheck after it.
+ */
+export class DataWaiters {
+  readonly #waiters = new Map<string, Set<Wait>>();
+
+  /** Rechecks the waits on `key` (this process wrote it). */
+  wake(key: string): void {
+    for (const wait of [...this.#waiters.get(key) ?? []]) wait.recheck();
+  }
+
+  /** Ends every pending wait with `false` (the storage is closing). */
+  closeAll(): void {
+    for (const waits of [...this.#waiters.values()]) {
+      for (const wait of [...waits]) wait.finish(false);
+    }
+  }
+
+  /**
+   * Resolves `true` once `check` does, `false` after `timeout` seconds (`Infinity`: never)
+   * or on {@linkcode DataWaiters.closeAll}; rejects if `check` fails. A check in flight
+   * when the timeout passes still decides the outcome.
+   */
+  wait(
+    key: string,
+    timeout: number,
+    check: () => Promise<boolean>,
+    watch: Watch | undefined,
+    backoff: (watching: boolean) => Backoff,
+  ): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      let done = false;
+      let checking = false;
+      let again = false;
+      let expired = false;
+      let unwatch: (() => void) | undefined;
+      let poll: ReturnType<typeof setTimeout> | undefined;
+      let schedule = backoff(false);
+      let delay = schedule.first;
+      const waits = this.#waiters.get(key) ?? new Set<Wait>();
+      this.#waiters.set(key, waits);
+      const settle = (): void => {
+        done = true;
+        clearTimeout(timer);
+        clearTimeout(poll);
+        waits.delete(wait);
+        if (waits.size === 0 && this.#waiters.get(key) === waits) this.#waiters.delete(key);
+        unwatch?.();
+      };
+      const wait: Wait = {
+        finish(found) {
+          if (done) return;
+          settle();
+          resolve(found);
+        },
+        recheck() {
+          if (done) return;
+          if (checking) {
+            again = true;
+            return;
+          }
+          checking = true;
+          again = false;
+          clearTimeout(poll);
+          check().then((found) => {
+            checking = false;
+            if (found || expired) return wait.finish(found);
+            if (again) return wait.recheck();
+            if (done) return;
+            poll = setTimeout(() => wait.recheck(), delay);
+            delay = Math.min(delay * schedule.factor, schedule.max);
+          }, (error) => {
+            checking = false;
+            if (done) return;
+            settle();
+            reject(error);
+          });
+        },
+      };
+      const timer = startTimer(timeout, () => {
+        expired = true;
+        if (!checking) wait.finish(false);
+      });
+      waits.add(wait);
+      wait.recheck(); // at once, while the watch starts
+      watch?.(() => wait.recheck()).then((stop) => {
+        if (stop === undefined) return;
+        if (done) return stop();
+        unwatch = stop;
+        schedule = backoff(true);
+        delay = Math.max(delay, schedule.first);
+        // A write that landed before the watch began is seen by this check.
+        wait.recheck();
+      }, () => {}); // no watch: the backoff timer carries on alone
+    });
+  }
+}
+
+interface Wait {
+  finish(found: boolean): void;
+  recheck(): void;
+}
