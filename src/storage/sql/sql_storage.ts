@@ -7,6 +7,7 @@
 
 // deno-lint-ignore-file no-explicit-any -- Kysely<any>: the storage works on any schema type
 import {
+  CompiledQuery,
   type Kysely,
   PostgresAdapter,
   type QueryResult,
@@ -168,6 +169,10 @@ export class SqlStorage implements Storage {
   #databaseFile?: Promise<string>;
   #nextSweep = 0;
   #closed = false;
+  /** SQLite: operations waiting for the next group commit, in arrival order. */
+  #pending: Operation[] = [];
+  /** SQLite: whether a loop is running batches (it runs until `#pending` is empty). */
+  #draining = false;
 
   /** Wraps `options.db`; nothing is queried until the first call. */
   constructor(options: SqlStorageOptions) {
@@ -213,8 +218,7 @@ export class SqlStorage implements Storage {
   async enqueue(data: string, priority: number): Promise<void> {
     requireFinite("priority", priority);
     const { queue } = await this.#tables();
-    await sql`insert into ${queue} (priority, data) values (${priority}, ${data})`
-      .execute(this.#db);
+    await this.#exec(sql`insert into ${queue} (priority, data) values (${priority}, ${data})`);
     await this.#messagesAdded();
   }
 
@@ -223,7 +227,7 @@ export class SqlStorage implements Storage {
     for (const item of items) requireFinite("priority", item.priority);
     if (items.length === 0) return;
     const { queue } = await this.#tables();
-    await this.#transaction(async (db) => {
+    await this.#atomic(async (db) => {
       for (let start = 0; start < items.length; start += BATCH_ROWS) {
         const rows = items.slice(start, start + BATCH_ROWS)
           .map(({ data, priority }) => sql`(${priority}, ${data})`);
@@ -243,18 +247,18 @@ export class SqlStorage implements Storage {
     const lease = crypto.randomUUID();
     // One statement, so the pick and the lease are atomic. PostgreSQL: concurrent
     // dequeuers skip rows another one is leasing instead of queueing behind it.
-    const { rows } = await sql<{ data: string }>`
+    const { rows } = await this.#exec(sql<{ data: string }>`
       update ${queue} set lease_id = ${lease}, leased_until = ${ms(now + visibility * 1000)}
       where id = (select id from ${queue} where lease_id is null
         order by priority desc, id limit 1${this.#skipLocked()})
-      returning data`.execute(this.#db);
+      returning data`);
     return rows.length > 0 ? { data: rows[0].data, lease } : undefined;
   }
 
   /** Deletes a leased message; unknown leases are ignored. */
   async ack(lease: string): Promise<void> {
     const { queue } = await this.#tables();
-    await sql`delete from ${queue} where lease_id = ${lease}`.execute(this.#db);
+    await this.#exec(sql`delete from ${queue} where lease_id = ${lease}`);
   }
 
   /** Moves each held lease's deadline to `now + visibility`; returns the held leases. */
@@ -266,9 +270,9 @@ export class SqlStorage implements Storage {
     requireFinite("visibility", visibility, 0);
     if (leases.length === 0) return [];
     const { queue } = await this.#tables();
-    const { rows } = await sql<{ lease_id: string }>`
+    const { rows } = await this.#exec(sql<{ lease_id: string }>`
       update ${queue} set leased_until = ${ms(now + visibility * 1000)}
-      where lease_id in (${sql.join(leases)}) returning lease_id`.execute(this.#db);
+      where lease_id in (${sql.join(leases)}) returning lease_id`);
     const held = new Set(rows.map((row) => row.lease_id));
     return leases.filter((lease) => held.has(lease));
   }
@@ -276,8 +280,8 @@ export class SqlStorage implements Storage {
   /** Returns a leased message to the queue at once, in its old place (same id). */
   async release(lease: string): Promise<void> {
     const { queue } = await this.#tables();
-    const result = await sql`update ${queue} set lease_id = null, leased_until = null
-      where lease_id = ${lease}`.execute(this.#db);
+    const result = await this.#exec(sql`update ${queue} set lease_id = null, leased_until = null
+      where lease_id = ${lease}`);
     if (affected(result) > 0) await this.#messagesAdded();
   }
 
@@ -285,8 +289,8 @@ export class SqlStorage implements Storage {
   async requeueExpired(now: number = this.#clock()): Promise<number> {
     const { queue } = await this.#tables();
     const count = affected(
-      await sql`update ${queue} set lease_id = null, leased_until = null
-        where lease_id is not null and leased_until <= ${ms(now)}`.execute(this.#db),
+      await this.#exec(sql`update ${queue} set lease_id = null, leased_until = null
+        where lease_id is not null and leased_until <= ${ms(now)}`),
     );
     if (count > 0) await this.#messagesAdded();
     return count;
@@ -307,15 +311,15 @@ export class SqlStorage implements Storage {
   /** The next `limit` waiting messages (all by default) in dequeue order, left in place. */
   async enqueuedItems(limit?: number): Promise<string[]> {
     const { queue } = await this.#tables();
-    const { rows } = await sql<{ data: string }>`select data from ${queue}
-      where lease_id is null order by priority desc, id ${limitClause(limit)}`.execute(this.#db);
+    const { rows } = await this.#exec(sql<{ data: string }>`select data from ${queue}
+      where lease_id is null order by priority desc, id ${limitClause(limit)}`);
     return rows.map((row) => row.data);
   }
 
   /** Removes every waiting and leased message. */
   async flushQueue(): Promise<void> {
     const { queue } = await this.#tables();
-    await sql`delete from ${queue}`.execute(this.#db);
+    await this.#exec(sql`delete from ${queue}`);
   }
 
   /**
@@ -341,8 +345,7 @@ export class SqlStorage implements Storage {
   async addToSchedule(data: string, eta: number): Promise<void> {
     requireFinite("eta", eta);
     const { schedule } = await this.#tables();
-    await sql`insert into ${schedule} (eta, data) values (${ms(eta)}, ${data})`
-      .execute(this.#db);
+    await this.#exec(sql`insert into ${schedule} (eta, data) values (${ms(eta)}, ${data})`);
   }
 
   /** Removes and returns every message with `eta <= now` in one statement, soonest first. */
@@ -351,8 +354,10 @@ export class SqlStorage implements Storage {
     const due = this.#dialect === "postgres"
       ? sql`id in (select id from ${schedule} where eta <= ${ms(now)} for update skip locked)`
       : sql`eta <= ${ms(now)}`;
-    const { rows } = await sql<{ id: number | string; eta: number | string; data: string }>`
-      delete from ${schedule} where ${due} returning id, eta, data`.execute(this.#db);
+    const { rows } = await this.#exec(
+      sql<{ id: number | string; eta: number | string; data: string }>`
+      delete from ${schedule} where ${due} returning id, eta, data`,
+    );
     // RETURNING has no defined order, and PostgreSQL gives BIGINTs as strings.
     return rows
       .sort((a, b) => Number(a.eta) - Number(b.eta) || Number(a.id) - Number(b.id))
@@ -368,15 +373,15 @@ export class SqlStorage implements Storage {
   /** The next `limit` scheduled messages (all by default), soonest first, left in place. */
   async scheduledItems(limit?: number): Promise<string[]> {
     const { schedule } = await this.#tables();
-    const { rows } = await sql<{ data: string }>`select data from ${schedule}
-      order by eta, id ${limitClause(limit)}`.execute(this.#db);
+    const { rows } = await this.#exec(sql<{ data: string }>`select data from ${schedule}
+      order by eta, id ${limitClause(limit)}`);
     return rows.map((row) => row.data);
   }
 
   /** Removes the whole schedule. */
   async flushSchedule(): Promise<void> {
     const { schedule } = await this.#tables();
-    await sql`delete from ${schedule}`.execute(this.#db);
+    await this.#exec(sql`delete from ${schedule}`);
   }
 
   // --- key/value -----------------------------------------------------------------------
@@ -385,9 +390,10 @@ export class SqlStorage implements Storage {
   async putData(key: string, value: string, ttl?: number): Promise<void> {
     const expiresAt = this.#expiry(ttl);
     const { kv } = await this.#tables();
-    await sql`insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
-      on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`
-      .execute(this.#db);
+    await this.#exec(
+      sql`insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
+      on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`,
+    );
     this.#dataWaiters.wake(key);
     await this.#sweepExpired();
   }
@@ -395,16 +401,16 @@ export class SqlStorage implements Storage {
   /** The live value of `key`, or `undefined`. */
   async peekData(key: string): Promise<string | undefined> {
     const { kv } = await this.#tables();
-    const { rows } = await sql<{ value: string }>`select value from ${kv}
-      where key = ${key} and ${this.#live()}`.execute(this.#db);
+    const { rows } = await this.#exec(sql<{ value: string }>`select value from ${kv}
+      where key = ${key} and ${this.#live()}`);
     return rows[0]?.value;
   }
 
   /** Removes and returns the live value of `key`, or `undefined`, in one statement. */
   async popData(key: string): Promise<string | undefined> {
     const { kv } = await this.#tables();
-    const { rows } = await sql<{ value: string; expires_at: number | string | null }>`
-      delete from ${kv} where key = ${key} returning value, expires_at`.execute(this.#db);
+    const { rows } = await this.#exec(sql<{ value: string; expires_at: number | string | null }>`
+      delete from ${kv} where key = ${key} returning value, expires_at`);
     const row = rows[0];
     // An expired row is deleted all the same: that is its cleanup.
     return row && (row.expires_at === null || Number(row.expires_at) > this.#now())
@@ -416,11 +422,11 @@ export class SqlStorage implements Storage {
   async putIfEmpty(key: string, value: string, ttl?: number): Promise<boolean> {
     const expiresAt = this.#expiry(ttl);
     const { kv } = await this.#tables();
-    const { rows } = await sql`
+    const { rows } = await this.#exec(sql`
       insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
       on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at
       where ${kv}.expires_at <= ${this.#now()}
-      returning key`.execute(this.#db);
+      returning key`);
     if (rows.length > 0) this.#dataWaiters.wake(key);
     return rows.length > 0;
   }
@@ -429,16 +435,16 @@ export class SqlStorage implements Storage {
   async deleteData(key: string, expected?: string): Promise<boolean> {
     const { kv } = await this.#tables();
     const matches = expected === undefined ? sql`` : sql`and value = ${expected}`;
-    const result = await sql`delete from ${kv}
-      where key = ${key} and ${this.#live()} ${matches}`.execute(this.#db);
+    const result = await this.#exec(sql`delete from ${kv}
+      where key = ${key} and ${this.#live()} ${matches}`);
     return affected(result) > 0;
   }
 
   /** Whether `key` holds a live value. */
   async hasData(key: string): Promise<boolean> {
     const { kv } = await this.#tables();
-    const { rows } = await sql`select 1 as found from ${kv}
-      where key = ${key} and ${this.#live()}`.execute(this.#db);
+    const { rows } = await this.#exec(sql`select 1 as found from ${kv}
+      where key = ${key} and ${this.#live()}`);
     return rows.length > 0;
   }
 
@@ -472,15 +478,17 @@ export class SqlStorage implements Storage {
   /** Every live key and its value, by key. */
   async resultItems(): Promise<Map<string, string>> {
     const { kv } = await this.#tables();
-    const { rows } = await sql<{ key: string; value: string }>`select key, value from ${kv}
-      where ${this.#live()} order by key`.execute(this.#db);
+    const { rows } = await this.#exec(
+      sql<{ key: string; value: string }>`select key, value from ${kv}
+      where ${this.#live()} order by key`,
+    );
     return new Map(rows.map((row) => [row.key, row.value]));
   }
 
   /** Removes every key. */
   async flushResults(): Promise<void> {
     const { kv } = await this.#tables();
-    await sql`delete from ${kv}`.execute(this.#db);
+    await this.#exec(sql`delete from ${kv}`);
   }
 
   // --- counters ------------------------------------------------------------------------
@@ -495,27 +503,27 @@ export class SqlStorage implements Storage {
     const expiresAt = this.#expiry(ttl);
     const { counters } = await this.#tables();
     const expired = sql`${counters}.expires_at <= ${this.#now()}`;
-    const { rows } = await sql<{ value: number | string }>`
+    const { rows } = await this.#exec(sql<{ value: number | string }>`
       insert into ${counters} (key, value, expires_at) values (${key}, ${by}, ${expiresAt})
       on conflict (key) do update set
         value = case when ${expired} then excluded.value
           else ${counters}.value + excluded.value end,
         expires_at = case when ${expired} then excluded.expires_at
           else ${counters}.expires_at end
-      returning value`.execute(this.#db);
+      returning value`);
     return Number(rows[0].value);
   }
 
   /** Removes a counter. */
   async deleteCounter(key: string): Promise<void> {
     const { counters } = await this.#tables();
-    await sql`delete from ${counters} where key = ${key}`.execute(this.#db);
+    await this.#exec(sql`delete from ${counters} where key = ${key}`);
   }
 
   /** Removes every counter. */
   async flushCounters(): Promise<void> {
     const { counters } = await this.#tables();
-    await sql`delete from ${counters}`.execute(this.#db);
+    await this.#exec(sql`delete from ${counters}`);
   }
 
   // --- dead letter ---------------------------------------------------------------------
@@ -524,23 +532,25 @@ export class SqlStorage implements Storage {
   async deadLetter(data: string, reason: string, now: number = this.#clock()): Promise<string> {
     const { dead } = await this.#tables();
     const id = crypto.randomUUID();
-    await sql`insert into ${dead} (id, reason, at, data)
-      values (${id}, ${reason}, ${ms(now)}, ${data})`.execute(this.#db);
+    await this.#exec(sql`insert into ${dead} (id, reason, at, data)
+      values (${id}, ${reason}, ${ms(now)}, ${data})`);
     return id;
   }
 
   /** Every dead-letter entry, oldest first (ties in the order they were added). */
   async deadLetters(): Promise<DeadLetterEntry[]> {
     const { dead } = await this.#tables();
-    const { rows } = await sql<{ id: string; reason: string; at: number | string; data: string }>`
-      select id, reason, at, data from ${dead} order by at, seq`.execute(this.#db);
+    const { rows } = await this.#exec(
+      sql<{ id: string; reason: string; at: number | string; data: string }>`
+      select id, reason, at, data from ${dead} order by at, seq`,
+    );
     return rows.map(({ id, reason, at, data }) => ({ id, reason, at: Number(at), data }));
   }
 
   /** Moves an entry back to the queue at priority 0, in one transaction; whether it existed. */
   async requeueDeadLetter(id: string): Promise<boolean> {
     const { dead, queue } = await this.#tables();
-    const moved = await this.#transaction(async (db) => {
+    const moved = await this.#atomic(async (db) => {
       const { rows } = await sql<{ data: string }>`
         delete from ${dead} where id = ${id} returning data`.execute(db);
       if (rows.length === 0) return false;
@@ -554,7 +564,7 @@ export class SqlStorage implements Storage {
   /** Removes every dead-letter entry; the count removed. */
   async purgeDeadLetters(): Promise<number> {
     const { dead } = await this.#tables();
-    return affected(await sql`delete from ${dead}`.execute(this.#db));
+    return affected(await this.#exec(sql`delete from ${dead}`));
   }
 
   // --- lifecycle -----------------------------------------------------------------------
@@ -562,7 +572,7 @@ export class SqlStorage implements Storage {
   /** Removes every row of this name's tables (the tables and their schema version stay). */
   async flushAll(): Promise<void> {
     const { queue, schedule, kv, counters, dead } = await this.#tables();
-    await this.#transaction(async (db) => {
+    await this.#atomic(async (db) => {
       for (const table of [queue, schedule, kv, counters, dead]) {
         await sql`delete from ${table}`.execute(db);
       }
@@ -618,6 +628,59 @@ export class SqlStorage implements Storage {
     });
   }
 
+  /** Runs one statement: on SQLite in the next group commit, on PostgreSQL on its own. */
+  #exec<R>(query: RawBuilder<R>): Promise<QueryResult<R>> {
+    return this.#run((db) => query.execute(db), false);
+  }
+
+  /** Runs `work` all or none: on SQLite in the next group commit, on PostgreSQL alone. */
+  #atomic<T>(work: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.#run(work, true);
+  }
+
+  /**
+   * Group commit (SQLite): operations that arrive while the connection is busy wait, and
+   * the next batch runs all of them (up to {@linkcode MAX_BATCH}) in one `begin immediate
+   * … commit`, each inside its own savepoint, so one that fails is rolled back and
+   * rejected alone. Each caller's promise settles only after the commit: what it wrote is
+   * stored when it resumes. A batch of one runs as today (autocommit, or its own
+   * transaction when `atomic`). PostgreSQL runs every operation on its own.
+   */
+  #run<T>(work: (db: Kysely<any>) => Promise<T>, atomic: boolean): Promise<T> {
+    if (this.#dialect === "postgres") {
+      return atomic ? this.#transaction(work) : work(this.#db);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, atomic, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        void this.#drain();
+      }
+    });
+  }
+
+  /** Runs batches until no operation waits. Never rejects: each operation settles. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        let taken = false;
+        try {
+          await this.#db.connection().execute(async (db) => {
+            // Taken once the connection is ours: whatever arrived meanwhile joins.
+            const batch = this.#pending.splice(0, MAX_BATCH);
+            taken = true;
+            await runBatch(db, batch);
+          });
+        } catch (error) {
+          // No connection (e.g. the file cannot be opened): fail the operations waiting.
+          if (!taken) { for (const operation of this.#pending.splice(0)) operation.reject(error); }
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
   /** Wakes local waiters and, on PostgreSQL, every listening process. */
   async #messagesAdded(): Promise<void> {
     this.#waiters.wakeAll();
@@ -630,8 +693,8 @@ export class SqlStorage implements Storage {
 
   async #hasWaiting(): Promise<boolean> {
     const { queue } = await this.#tables();
-    const { rows } = await sql`select 1 as found from ${queue}
-      where lease_id is null limit 1`.execute(this.#db);
+    const { rows } = await this.#exec(sql`select 1 as found from ${queue}
+      where lease_id is null limit 1`);
     return rows.length > 0;
   }
 
@@ -660,7 +723,7 @@ export class SqlStorage implements Storage {
   }
 
   async #count(query: RawBuilder<unknown>): Promise<number> {
-    const { rows } = await (query as RawBuilder<{ n: number | string }>).execute(this.#db);
+    const { rows } = await this.#exec(query as RawBuilder<{ n: number | string }>);
     return Number(rows[0].n); // PostgreSQL's count(*) is a BIGINT, given as a string
   }
 
@@ -686,7 +749,7 @@ export class SqlStorage implements Storage {
     this.#nextSweep = now + 60_000;
     const { kv, counters } = await this.#tables();
     for (const table of [kv, counters]) {
-      await sql`delete from ${table} where expires_at <= ${now}`.execute(this.#db);
+      await this.#exec(sql`delete from ${table} where expires_at <= ${now}`);
     }
   }
 }
@@ -723,4 +786,109 @@ function limitClause(limit: number | undefined): RawBuilder<unknown> {
   if (limit === undefined) return sql``;
   requireFinite("limit", limit, 0);
   return sql`limit ${Math.floor(limit)}`;
+}
+
+/** An operation waiting for the next SQLite group commit. */
+interface Operation {
+  work: (db: Kysely<any>) => Promise<unknown>;
+  /** Several statements that must commit together (alone, they get a transaction). */
+  atomic: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Operations per group commit at most, so one transaction stays short. */
+const MAX_BATCH = 64;
+
+const BEGIN = CompiledQuery.raw("begin immediate");
+const COMMIT = CompiledQuery.raw("commit");
+const ROLLBACK = CompiledQuery.raw("rollback");
+const SAVEPOINT = CompiledQuery.raw("savepoint dewey_op");
+const RELEASE = CompiledQuery.raw("release dewey_op");
+const ROLLBACK_TO = CompiledQuery.raw("rollback to dewey_op");
+
+/**
+ * Runs `batch` on the connection `db` and settles each operation (never throws). One
+ * operation runs as it would alone; several share a transaction. A single statement that
+ * fails leaves SQLite's transaction open with its own changes undone, so no savepoint is
+ * needed for it (an `atomic` operation gets one). When an operation fails, what ran before
+ * it is committed at once (and settled), then the rest goes on in a new transaction: were
+ * the transaction rolled back by SQLite (e.g. a full disk), that commit fails, and only
+ * the operations it held fail with it.
+ */
+async function runBatch(db: Kysely<any>, batch: Operation[]): Promise<void> {
+  if (batch.length === 1) {
+    const [operation] = batch;
+    try {
+      operation.resolve(
+        operation.atomic ? await inTransaction(db, operation.work) : await operation.work(db),
+      );
+    } catch (error) {
+      operation.reject(error);
+    }
+    return;
+  }
+  let held: { operation: Operation; value: unknown }[] = [];
+  let open = false;
+  /** Commits what ran so far and settles it; on failure rolls back and rejects it. */
+  const commit = async (): Promise<void> => {
+    const settled = held;
+    held = [];
+    open = false;
+    try {
+      await db.executeQuery(COMMIT);
+    } catch (error) {
+      await db.executeQuery(ROLLBACK).catch(() => {});
+      for (const { operation } of settled) operation.reject(error);
+      return;
+    }
+    for (const { operation, value } of settled) operation.resolve(value);
+  };
+  for (const operation of batch) {
+    if (!open) {
+      try {
+        await db.executeQuery(BEGIN);
+        open = true;
+      } catch (error) {
+        operation.reject(error);
+        continue;
+      }
+    }
+    try {
+      if (operation.atomic) {
+        await db.executeQuery(SAVEPOINT);
+        try {
+          held.push({ operation, value: await operation.work(db) });
+          await db.executeQuery(RELEASE);
+        } catch (error) {
+          await db.executeQuery(ROLLBACK_TO).catch(() => {});
+          await db.executeQuery(RELEASE).catch(() => {});
+          throw error;
+        }
+      } else {
+        held.push({ operation, value: await operation.work(db) });
+      }
+    } catch (error) {
+      await commit();
+      operation.reject(error);
+    }
+  }
+  if (open) await commit();
+}
+
+/** `work` in a `begin immediate` transaction on the connection `db`. */
+async function inTransaction<T>(
+  db: Kysely<any>,
+  work: (db: Kysely<any>) => Promise<T>,
+): Promise<T> {
+  await db.executeQuery(BEGIN);
+  try {
+    const result = await work(db);
+    await db.executeQuery(COMMIT);
+    return result;
+  } catch (error) {
+    // SQLite may have rolled back already (e.g. on a full disk); keep the first error.
+    await db.executeQuery(ROLLBACK).catch(() => {});
+    throw error;
+  }
 }
