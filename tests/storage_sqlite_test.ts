@@ -217,6 +217,29 @@ describe("SqliteStorage specifics", () => {
     }
   });
 
+  it("a failing operation in a group commit fails alone; the others are stored", async () => {
+    const storage = open(freshPath(), "app");
+    await storage.putData("warm", "up"); // opens the file, so the next calls share a batch
+    // Concurrent calls share one transaction; a NOT NULL violation sits in the middle.
+    const outcomes = await Promise.allSettled([
+      storage.putData("a", "1"),
+      storage.putData("b", null as unknown as string),
+      storage.putData("c", "3"),
+      storage.enqueue("message", 0),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status), [
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    assert.equal(await storage.peekData("a"), "1");
+    assert.equal(await storage.hasData("b"), false);
+    assert.equal(await storage.peekData("c"), "3");
+    assert.equal(await storage.queueSize(), 1);
+    await storage.close();
+  });
+
   it("synchronous defaults to normal; full sets the pragma", async () => {
     const path = freshPath();
     const normal = open(path);

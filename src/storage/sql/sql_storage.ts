@@ -641,8 +641,8 @@ export class SqlStorage implements Storage {
   /**
    * Group commit (SQLite): operations that arrive while the connection is busy wait, and
    * the next batch runs all of them (up to {@linkcode MAX_BATCH}) in one `begin immediate
-   * … commit`, each inside its own savepoint, so one that fails is rolled back and
-   * rejected alone. Each caller's promise settles only after the commit: what it wrote is
+   * … commit`; one that fails is undone and rejected alone (see {@linkcode runBatch}).
+   * Each caller's promise settles only after the commit: what it wrote is
    * stored when it resumes. A batch of one runs as today (autocommit, or its own
    * transaction when `atomic`). PostgreSQL runs every operation on its own.
    */
