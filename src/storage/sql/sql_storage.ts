@@ -20,6 +20,7 @@ import { requireFinite, requireInteger, requireSeconds, requireTtl } from "./che
 import { watchFiles } from "./file_watch.ts";
 import { type ListenPool, PgListener } from "./pg_listen.ts";
 import { ensureSchema } from "./schema.ts";
+import { type Statement, Statements } from "./statements.ts";
 import { type Tables, tablesFor } from "./tables.ts";
 import { type Backoff, DataWaiters, Waiters } from "./waiters.ts";
 
@@ -164,7 +165,7 @@ export class SqlStorage implements Storage {
   readonly #listenPool?: ListenPool;
   readonly #waiters = new Waiters();
   readonly #dataWaiters = new DataWaiters();
-  #tablesReady?: Promise<Tables>;
+  #tablesReady?: Promise<Ready>;
   #listener?: PgListener;
   #databaseFile?: Promise<string>;
   #nextSweep = 0;
@@ -217,8 +218,8 @@ export class SqlStorage implements Storage {
   /** Adds a message; larger `priority` first, FIFO among equals. */
   async enqueue(data: string, priority: number): Promise<void> {
     requireFinite("priority", priority);
-    const { queue } = await this.#tables();
-    await this.#exec(sql`insert into ${queue} (priority, data) values (${priority}, ${data})`);
+    const { statements } = await this.#tables();
+    await this.#execStatement(statements.enqueue, [priority, data]);
     await this.#messagesAdded();
   }
 
@@ -243,22 +244,21 @@ export class SqlStorage implements Storage {
     now: number = this.#clock(),
   ): Promise<LeasedMessage | undefined> {
     requireFinite("visibility", visibility, 0);
-    const { queue } = await this.#tables();
+    const { statements } = await this.#tables();
     const lease = crypto.randomUUID();
     // One statement, so the pick and the lease are atomic. PostgreSQL: concurrent
     // dequeuers skip rows another one is leasing instead of queueing behind it.
-    const { rows } = await this.#exec(sql<{ data: string }>`
-      update ${queue} set lease_id = ${lease}, leased_until = ${ms(now + visibility * 1000)}
-      where id = (select id from ${queue} where lease_id is null
-        order by priority desc, id limit 1${this.#skipLocked()})
-      returning data`);
+    const { rows } = await this.#execStatement(
+      statements.dequeue,
+      [lease, ms(now + visibility * 1000)],
+    );
     return rows.length > 0 ? { data: rows[0].data, lease } : undefined;
   }
 
   /** Deletes a leased message; unknown leases are ignored. */
   async ack(lease: string): Promise<void> {
-    const { queue } = await this.#tables();
-    await this.#exec(sql`delete from ${queue} where lease_id = ${lease}`);
+    const { statements } = await this.#tables();
+    await this.#execStatement(statements.ack, [lease]);
   }
 
   /** Moves each held lease's deadline to `now + visibility`; returns the held leases. */
@@ -269,10 +269,11 @@ export class SqlStorage implements Storage {
   ): Promise<string[]> {
     requireFinite("visibility", visibility, 0);
     if (leases.length === 0) return [];
-    const { queue } = await this.#tables();
-    const { rows } = await this.#exec(sql<{ lease_id: string }>`
-      update ${queue} set leased_until = ${ms(now + visibility * 1000)}
-      where lease_id in (${sql.join(leases)}) returning lease_id`);
+    const { statements } = await this.#tables();
+    const { rows } = await this.#execStatement(
+      statements.extend(leases.length),
+      [ms(now + visibility * 1000), ...leases],
+    );
     const held = new Set(rows.map((row) => row.lease_id));
     return leases.filter((lease) => held.has(lease));
   }
@@ -389,28 +390,23 @@ export class SqlStorage implements Storage {
   /** Upserts `key`; with `ttl` (seconds, > 0) it expires after that long. */
   async putData(key: string, value: string, ttl?: number): Promise<void> {
     const expiresAt = this.#expiry(ttl);
-    const { kv } = await this.#tables();
-    await this.#exec(
-      sql`insert into ${kv} (key, value, expires_at) values (${key}, ${value}, ${expiresAt})
-      on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`,
-    );
+    const { statements } = await this.#tables();
+    await this.#execStatement(statements.putData, [key, value, expiresAt]);
     this.#dataWaiters.wake(key);
     await this.#sweepExpired();
   }
 
   /** The live value of `key`, or `undefined`. */
   async peekData(key: string): Promise<string | undefined> {
-    const { kv } = await this.#tables();
-    const { rows } = await this.#exec(sql<{ value: string }>`select value from ${kv}
-      where key = ${key} and ${this.#live()}`);
+    const { statements } = await this.#tables();
+    const { rows } = await this.#execStatement(statements.peekData, [key, this.#now()]);
     return rows[0]?.value;
   }
 
   /** Removes and returns the live value of `key`, or `undefined`, in one statement. */
   async popData(key: string): Promise<string | undefined> {
-    const { kv } = await this.#tables();
-    const { rows } = await this.#exec(sql<{ value: string; expires_at: number | string | null }>`
-      delete from ${kv} where key = ${key} returning value, expires_at`);
+    const { statements } = await this.#tables();
+    const { rows } = await this.#execStatement(statements.popData, [key]);
     const row = rows[0];
     // An expired row is deleted all the same: that is its cleanup.
     return row && (row.expires_at === null || Number(row.expires_at) > this.#now())
@@ -433,18 +429,17 @@ export class SqlStorage implements Storage {
 
   /** Deletes `key` (only when it holds `expected`, if given); whether it was deleted. */
   async deleteData(key: string, expected?: string): Promise<boolean> {
-    const { kv } = await this.#tables();
-    const matches = expected === undefined ? sql`` : sql`and value = ${expected}`;
-    const result = await this.#exec(sql`delete from ${kv}
-      where key = ${key} and ${this.#live()} ${matches}`);
+    const { statements } = await this.#tables();
+    const result = expected === undefined
+      ? await this.#execStatement(statements.deleteData, [key, this.#now()])
+      : await this.#execStatement(statements.deleteDataIf, [key, this.#now(), expected]);
     return affected(result) > 0;
   }
 
   /** Whether `key` holds a live value. */
   async hasData(key: string): Promise<boolean> {
-    const { kv } = await this.#tables();
-    const { rows } = await this.#exec(sql`select 1 as found from ${kv}
-      where key = ${key} and ${this.#live()}`);
+    const { statements } = await this.#tables();
+    const { rows } = await this.#execStatement(statements.hasData, [key, this.#now()]);
     return rows.length > 0;
   }
 
@@ -594,11 +589,11 @@ export class SqlStorage implements Storage {
   // --- internals -----------------------------------------------------------------------
 
   /** The tables, created or migrated on first use; a failed attempt is retried next call. */
-  #tables(): Promise<Tables> {
+  #tables(): Promise<Ready> {
     this.#tablesReady ??= this.#transaction(async (db) => {
       const tables = tablesFor(this.#name);
       await ensureSchema(db, tables, this.#dialect);
-      return tables;
+      return { ...tables, statements: new Statements(this.#db, tables, this.#dialect) };
     }).catch((error) => {
       this.#tablesReady = undefined;
       throw error;
@@ -631,6 +626,11 @@ export class SqlStorage implements Storage {
   /** Runs one statement: on SQLite in the next group commit, on PostgreSQL on its own. */
   #exec<R>(query: RawBuilder<R>): Promise<QueryResult<R>> {
     return this.#run((db) => query.execute(db), false);
+  }
+
+  /** Runs a prepared statement with `parameters`, as `#exec` runs a template. */
+  #execStatement<R>(statement: Statement<R>, parameters: unknown[]): Promise<QueryResult<R>> {
+    return this.#run((db) => statement.run(db, parameters), false);
   }
 
   /** Runs `work` all or none: on SQLite in the next group commit, on PostgreSQL alone. */
@@ -718,10 +718,6 @@ export class SqlStorage implements Storage {
     return `${tablesFor(this.#name).prefix}_queue`;
   }
 
-  #skipLocked(): RawBuilder<unknown> {
-    return sql.raw(this.#dialect === "postgres" ? " for update skip locked" : "");
-  }
-
   async #count(query: RawBuilder<unknown>): Promise<number> {
     const { rows } = await this.#exec(query as RawBuilder<{ n: number | string }>);
     return Number(rows[0].n); // PostgreSQL's count(*) is a BIGINT, given as a string
@@ -786,6 +782,11 @@ function limitClause(limit: number | undefined): RawBuilder<unknown> {
   if (limit === undefined) return sql``;
   requireFinite("limit", limit, 0);
   return sql`limit ${Math.floor(limit)}`;
+}
+
+/** The tables, and the hot-path statements compiled for them. */
+interface Ready extends Tables {
+  statements: Statements;
 }
 
 /** An operation waiting for the next SQLite group commit. */

@@ -1,0 +1,125 @@
+/**
+ * The storage's hot-path statements, compiled once per storage and table names: each call
+ * binds fresh parameters to the same SQL text instead of building and compiling a `sql`
+ * template again. The constant text also keeps hitting the SQLite drivers' statement cache.
+ *
+ * @module
+ */
+
+// deno-lint-ignore-file no-explicit-any -- Kysely<any>: the storage works on any schema type
+import { CompiledQuery, type Kysely, type QueryResult, type RawBuilder, sql } from "kysely";
+import type { SqlDialect } from "./sql_storage.ts";
+import type { Tables } from "./tables.ts";
+
+/** One statement's SQL text, run with the parameters given in template order. */
+export class Statement<R = unknown> {
+  /** The SQL text, with the dialect's placeholders. */
+  readonly sql: string;
+  /** How many parameters the statement takes. */
+  readonly arity: number;
+
+  /**
+   * Compiles `build(p)` for `db`. `build` must pass `p(0)`, `p(1)`, … as the template's
+   * values, in the order they appear; any other value there throws.
+   */
+  constructor(db: Kysely<any>, build: (p: (index: number) => unknown) => RawBuilder<R>) {
+    const markers: string[] = [];
+    const p = (index: number): string => (markers[index] ??= `\u0000dewey:${index}`);
+    const compiled = build(p).compile(db);
+    const same = compiled.parameters.length === markers.length &&
+      compiled.parameters.every((value, index) => value === markers[index]);
+    if (!same) throw new Error(`Statement parameters out of order: ${compiled.sql}`);
+    this.sql = compiled.sql;
+    this.arity = markers.length;
+  }
+
+  /** Runs the statement on `db` (a connection or the pool) with `parameters`. */
+  run(db: Kysely<any>, parameters: unknown[]): Promise<QueryResult<R>> {
+    return db.executeQuery<R>(CompiledQuery.raw(this.sql, parameters));
+  }
+}
+
+/** Most distinct lease counts `extend` keeps a statement for. */
+const EXTEND_SIZES = 32;
+
+/** The statements of one storage: one set per table names and dialect. */
+export class Statements {
+  /** `(priority, data)`. */
+  readonly enqueue: Statement;
+  /** `(lease, leased_until)`; returns `data`. */
+  readonly dequeue: Statement<{ data: string }>;
+  /** `(lease)`. */
+  readonly ack: Statement;
+  /** `(key, now)`; returns `value`. */
+  readonly peekData: Statement<{ value: string }>;
+  /** `(key, now)`; returns `found`. */
+  readonly hasData: Statement;
+  /** `(key, value, expires_at)`. */
+  readonly putData: Statement;
+  /** `(key, now)`. */
+  readonly deleteData: Statement;
+  /** `(key, now, expected)`. */
+  readonly deleteDataIf: Statement;
+  /** `(key)`; returns `value, expires_at`. */
+  readonly popData: Statement<{ value: string; expires_at: number | string | null }>;
+  readonly #extend = new Map<number, Statement<{ lease_id: string }>>();
+  readonly #db: Kysely<any>;
+  readonly #queue: RawBuilder<unknown>;
+
+  constructor(db: Kysely<any>, tables: Tables, dialect: SqlDialect) {
+    const { queue, kv } = tables;
+    this.#db = db;
+    this.#queue = queue;
+    // PostgreSQL: concurrent dequeuers skip rows another one is leasing.
+    const skipLocked = sql.raw(dialect === "postgres" ? " for update skip locked" : "");
+    const live = (now: unknown) => sql`(expires_at is null or expires_at > ${now})`;
+    this.enqueue = new Statement(db, (p) =>
+      sql`
+      insert into ${queue} (priority, data) values (${p(0)}, ${p(1)})`);
+    // One statement, so the pick and the lease are atomic.
+    this.dequeue = new Statement(db, (p) =>
+      sql<{ data: string }>`
+      update ${queue} set lease_id = ${p(0)}, leased_until = ${p(1)}
+      where id = (select id from ${queue} where lease_id is null
+        order by priority desc, id limit 1${skipLocked})
+      returning data`);
+    this.ack = new Statement(db, (p) => sql`delete from ${queue} where lease_id = ${p(0)}`);
+    this.peekData = new Statement(db, (p) =>
+      sql<{ value: string }>`
+      select value from ${kv} where key = ${p(0)} and ${live(p(1))}`);
+    this.hasData = new Statement(db, (p) =>
+      sql`
+      select 1 as found from ${kv} where key = ${p(0)} and ${live(p(1))}`);
+    this.putData = new Statement(db, (p) =>
+      sql`
+      insert into ${kv} (key, value, expires_at) values (${p(0)}, ${p(1)}, ${p(2)})
+      on conflict (key) do update set value = excluded.value, expires_at = excluded.expires_at`);
+    this.deleteData = new Statement(db, (p) =>
+      sql`
+      delete from ${kv} where key = ${p(0)} and ${live(p(1))}`);
+    this.deleteDataIf = new Statement(db, (p) =>
+      sql`
+      delete from ${kv} where key = ${p(0)} and ${live(p(1))} and value = ${p(2)}`);
+    this.popData = new Statement(db, (p) =>
+      sql<{
+        value: string;
+        expires_at: number | string | null;
+      }>`delete from ${kv} where key = ${p(0)} returning value, expires_at`);
+  }
+
+  /** `(leased_until, ...leases)` for `count` leases; returns `lease_id`. */
+  extend(count: number): Statement<{ lease_id: string }> {
+    let statement = this.#extend.get(count);
+    if (statement === undefined) {
+      if (this.#extend.size >= EXTEND_SIZES) this.#extend.clear();
+      const queue = this.#queue;
+      statement = new Statement(this.#db, (p) => {
+        const leases = Array.from({ length: count }, (_, index) => p(index + 1));
+        return sql<{ lease_id: string }>`update ${queue} set leased_until = ${p(0)}
+          where lease_id in (${sql.join(leases)}) returning lease_id`;
+      });
+      this.#extend.set(count, statement);
+    }
+    return statement;
+  }
+}
