@@ -28,6 +28,10 @@
 // The worker types that need runtime APIs register themselves on import.
 import "./src/consumer/worker_runner.ts";
 import "./src/consumer/process_runner.ts";
+import { registerLogFile } from "./src/consumer/consumer.ts";
+import { openLogFile } from "./src/runtime/log_file.ts";
+
+registerLogFile((file) => openLogFile(file));
 
 export { Consumer } from "./src/consumer/consumer.ts";
 export type {

@@ -1,4 +1,8 @@
 import { describe, it } from "node:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import "../consumer.ts"; // registers the file log and the worker types
 import assert from "node:assert/strict";
 import { ConfigurationError, Consumer, Dewey, MemoryStorage, type TaskContext } from "../mod.ts";
 
@@ -194,6 +198,36 @@ describe("Consumer", () => {
     await running;
     assert.equal(await dewey.lock("reports").isLocked(), false);
     assert.ok(lines.includes("Found stale locks: reports"));
+  });
+
+  it("writes its log to the logfile option's file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dewey-log-"));
+    try {
+      const file = join(dir, "consumer.log");
+      const dewey = new Dewey({ name: "c12", logger: quiet });
+      const consumer = new Consumer(dewey, { periodic: false, simple: true, logfile: file });
+      const running = consumer.run();
+      consumer.stop();
+      await running;
+      const lines = readFileSync(file, "utf8").trim().split("\n")
+        .map((line) => line.replace(/^\d\d:\d\d:\d\d /, ""));
+      assert.equal(
+        lines[0],
+        'Dewey consumer started: instance "c12", 1 async worker(s), periodic off',
+      );
+      assert.equal(lines.at(-1), "Dewey consumer stopped");
+      assert.throws(
+        () => new Consumer(dewey, { logfile: join(dir, "missing", "x.log") }),
+        {
+          name: "TypeError",
+          message: `cannot write the log file ${
+            join(dir, "missing", "x.log")
+          }: its directory does not exist`,
+        },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("validates its options as Huey's consumer does", () => {

@@ -121,7 +121,7 @@ export const FLAGS: readonly FlagSpec[] = [
     metavar: "SECONDS",
     scope: "consume",
     key: "healthCheckInterval",
-    help: "seconds between worker health checks",
+    help: "unused: dead workers are replaced at once",
     default: "10",
   },
   {
@@ -131,7 +131,7 @@ export const FLAGS: readonly FlagSpec[] = [
     scope: "consume",
     key: "checkWorkerHealth",
     stores: false,
-    help: "do not replace dead workers",
+    help: "unused, kept from Huey (see -c)",
   },
   {
     long: "max-tasks",

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { appendFileSync } from "node:fs";
 import { Consumer, type ConsumerLog, type ConsumerOptions } from "../../consumer.ts";
 import { resolveConsumerOptions } from "../consumer/options.ts";
+import { openLogFile } from "../runtime/log_file.ts";
 import { exitNow, onStopSignals } from "../runtime/signals.ts";
 import { inFlagTerms } from "./args.ts";
 import { type CliIo, isMemoryStorage } from "./io.ts";
@@ -27,30 +27,10 @@ function validate(options: ConsumerOptions): void {
 /** A log that appends lines to `file`, which must be writable now. */
 function fileLog(file: string, io: CliIo): ConsumerLog {
   try {
-    appendFileSync(file, "");
+    return openLogFile(file, io.err, io.err);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason = code === "ENOENT"
-      ? "its directory does not exist"
-      : code === "EACCES" || code === "EPERM"
-      ? "permission denied"
-      : code === "EISDIR"
-      ? "it is a directory"
-      : (error as Error).message;
-    throw new UsageError(`cannot write the log file ${file}: ${reason}`);
+    throw new UsageError((error as Error).message);
   }
-  let failed = false;
-  return {
-    write(line) {
-      try {
-        appendFileSync(file, `${line}\n`);
-      } catch (error) {
-        if (!failed) io.err(`warning: cannot write to ${file}: ${(error as Error).message}`);
-        failed = true;
-        io.err(line);
-      }
-    },
-  };
 }
 
 /** Runs the consumer; resolves with the exit code once it has stopped. */

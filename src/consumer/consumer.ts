@@ -44,6 +44,25 @@ export function registerRunner(workerType: string, factory: RunnerFactory): void
   runnerFactories.set(workerType, factory);
 }
 
+let logFileOpener: ((file: string) => ConsumerLog) | undefined;
+
+/** @internal Registers how the `logfile` option opens a file (file APIs stay out of the core). */
+export function registerLogFile(open: (file: string) => ConsumerLog): void {
+  logFileOpener = open;
+}
+
+/** Where log lines go: `log`, else `logfile` (through the registered opener), else stderr. */
+function logTarget(options: ResolvedConsumerOptions): ConsumerLog {
+  if (options.log) return options.log;
+  if (options.logfile === undefined) return stderrLog;
+  if (!logFileOpener) {
+    throw new TypeError(
+      'The "logfile" option needs "@dewey/dewey/consumer" imported (it writes the file)',
+    );
+  }
+  return logFileOpener(options.logfile);
+}
+
 const stderrLog: ConsumerLog = { write: (line) => console.error(line) };
 
 /** Sleeps `seconds`, or less when `signal` aborts. Never rejects. */
@@ -105,7 +124,7 @@ export class Consumer {
   constructor(dewey: Dewey, options: ConsumerOptions = {}) {
     this.dewey = dewey;
     this.options = resolveConsumerOptions(options);
-    this.#logger = new ConsumerLogger(this.options.log ?? stderrLog, this.options);
+    this.#logger = new ConsumerLogger(logTarget(this.options), this.options);
   }
 
   /** Tasks finished since `run()` started. */

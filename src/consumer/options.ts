@@ -64,9 +64,13 @@ export interface ConsumerOptions {
   backoff?: number;
   /** Seconds between schedule reads; in (0, 60] and dividing 60. @default 1 */
   schedulerInterval?: number;
-  /** Seconds between worker health checks. @default 10 */
+  /**
+   * Huey's seconds between worker health checks. Accepted for compatibility and unused:
+   * a `worker`/`process` worker that exits is replaced at once, with no periodic check.
+   * @default 10
+   */
   healthCheckInterval?: number;
-  /** Replace dead workers (worker/process types). @default true */
+  /** Huey's switch for the health check. Accepted for compatibility; no effect (see `healthCheckInterval`). @default true */
   checkWorkerHealth?: boolean;
   /** Recycle a worker/process worker after this many tasks. */
   maxTasks?: number;
