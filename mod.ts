@@ -67,9 +67,27 @@ export {
   TaskTimeout,
 } from "./src/errors.ts";
 export { Signal, type SignalHandler, type SignalName } from "./src/signals.ts";
+export {
+  type ConsumerInfo,
+  type DeweyEvent,
+  type DroppedEvent,
+  type EventSignal,
+  type EventsOptions,
+  type HeartbeatEvent,
+  type LiveConsumer,
+  liveConsumers,
+  type TaskEvent,
+} from "./src/events.ts";
+export { type Gauge, metricsHandler, TaskMetrics } from "./src/consumer/metrics.ts";
 export { type LockOptions, TaskLock } from "./src/locks.ts";
 export { RateLimiter, type RateLimitOptions } from "./src/rate_limit.ts";
-export type { DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./src/storage/storage.ts";
+export type {
+  AckEffects,
+  DeadLetterEntry,
+  LeasedMessage,
+  QueueItem,
+  Storage,
+} from "./src/storage/storage.ts";
 export { MemoryStorage, type MemoryStorageOptions } from "./src/storage/memory.ts";
 export { BlackHoleStorage } from "./src/storage/black_hole.ts";
 export { Consumer } from "./src/consumer/consumer.ts";

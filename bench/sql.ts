@@ -25,7 +25,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Kysely, sql } from "kysely";
 import { Dewey } from "../mod.ts";
-import { Consumer } from "../consumer.ts";
+import { measureDrain, measureEnqueue } from "./_drain.ts";
 import { SqliteStorage } from "../sqlite.ts";
 import { measureAsync } from "./_measure.ts";
 import { defineStamp, LATENCY_INSTANCE, type Stamp } from "./_sql_fixture.ts";
@@ -50,7 +50,6 @@ const HUEY = { drain: 4200, idleLatencyMs: 54 };
 const GOALS = { drainShare: 0.35, drainRate: 8500, idleP50Ms: 5 };
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-const silentLog = { write() {} };
 const root = fileURLToPath(new URL("..", import.meta.url));
 const isBun = "Bun" in globalThis;
 
@@ -113,48 +112,14 @@ async function benchSetting(dir: string, synchronous: Synchronous): Promise<Sett
     }) * 2;
 
     // --- enqueueing ------------------------------------------------------------------------
-    const enqueueDewey = open("bench_enqueue");
-    const noop = enqueueDewey.task("noop", (i: number) => i);
-    let i = 0;
-    const oneByOne = await measureAsync(async () => {
-      await noop(i++);
-      return 1;
-    });
-    await enqueueDewey.flush();
+    const oneByOne = await measureEnqueue(open("bench_enqueue"));
 
     // --- drain 20k with an in-process consumer ----------------------------------------------
     const maps: number[] = [];
     const drain = async (workers: number): Promise<number> => {
-      const dewey = open(`bench_drain_${workers}`);
-      let started = 0;
-      let allStarted!: () => void;
-      const everyStarted = new Promise<void>((resolve) => (allStarted = resolve));
-      const work = dewey.task("work", (n: number) => {
-        if (++started === DRAIN_TASKS) allStarted();
-        return n;
-      });
-      const args = Array.from({ length: DRAIN_TASKS }, (_, n) => [n] as [number]);
-      const mapStart = performance.now();
-      await work.map(args);
-      maps.push(DRAIN_TASKS / ((performance.now() - mapStart) / 1000));
-
-      const consumer = new Consumer(dewey, { workers, periodic: false, log: silentLog });
-      const start = performance.now();
-      const running = consumer.run();
-      // The task function counts its starts: no database reads while draining. The last
-      // few tasks still store their result and acknowledge; wait for the consumer's count.
-      await everyStarted;
-      while (consumer.tasksDone < DRAIN_TASKS) await sleep(1);
-      const elapsed = performance.now() - start;
-      consumer.stop();
-      await running;
-      const left = await dewey.pendingCount() + await dewey.leasedCount();
-      const results = await dewey.resultCount();
-      if (left !== 0 || results !== DRAIN_TASKS) {
-        throw new Error(`drain left ${left} message(s) and ${results}/${DRAIN_TASKS} results`);
-      }
-      await dewey.flush();
-      return DRAIN_TASKS / (elapsed / 1000);
+      const figures = await measureDrain(open(`bench_drain_${workers}`), DRAIN_TASKS, workers);
+      maps.push(figures.map);
+      return figures.drain;
     };
     const drain1 = await drain(1);
     const drain4 = await drain(4);

@@ -33,8 +33,10 @@ import {
 } from "./result.ts";
 import { checkRevoked, revoke, revokeKey, revokeTaskKey } from "./revocation.ts";
 import { Signal, SignalBus, type SignalHandler, type SignalName } from "./signals.ts";
+import { readEvents } from "./events/reader.ts";
+import type { DeweyEvent, EventsOptions } from "./events/types.ts";
 import { MemoryStorage } from "./storage/memory.ts";
-import type { Storage } from "./storage/storage.ts";
+import type { LeasedMessage, Storage } from "./storage/storage.ts";
 import {
   cloneTask,
   fromMessage,
@@ -120,10 +122,32 @@ export interface DeweyOptions {
   atMostOnce?: boolean;
   /** Seconds a dequeued message stays leased without a heartbeat. @default 30 */
   visibilityTimeout?: number;
+  /**
+   * A message whose lease expired more than this many times (each time, the consumer
+   * running it died or stalled) goes to dead letter instead of killing another consumer.
+   * @default 5
+   */
+  maxLeaseExpiries?: number;
   /** HMAC-SHA-256 keys: the first signs, all verify. */
   signingKeys?: string | string[];
   /** Where problems are reported. @default console */
   logger?: Logger;
+  /**
+   * Consumers publish task events and heartbeats to the event log, for `events()`, the
+   * dashboard and `cli.ts top` (a consumer's own `events` option overrides it).
+   * @default false
+   */
+  events?: boolean;
+}
+
+/** @internal How a consumer wants the writes that record a finished task retried. */
+export interface WriteRetry {
+  /** Aborts on a hard stop: the write then fails as it is. */
+  signal: AbortSignal;
+  /** A write failed for the first time and will be retried. */
+  failed(error: unknown): void;
+  /** A write that had failed went through at last. */
+  recovered(): void;
 }
 
 /**
@@ -235,8 +259,12 @@ export class Dewey {
   readonly utc: boolean;
   /** Whether delivery is Huey's at-most-once. */
   readonly atMostOnce: boolean;
+  /** Lease expiries after which a message goes to dead letter. */
+  readonly maxLeaseExpiries: number;
   /** Seconds a dequeued message stays leased without a heartbeat. */
   readonly visibilityTimeout: number;
+  /** Whether consumers publish events by default (the `events` option). */
+  readonly publishEvents: boolean;
 
   readonly #configuredStorage: Storage;
   #memoryStorage?: MemoryStorage;
@@ -252,6 +280,7 @@ export class Dewey {
   readonly #shutdownHooks: LifecycleHook[] = [];
   readonly #inFlight = new Set<Task>();
   readonly #leases = new WeakMap<Task, { storage: Storage; lease: string }>();
+  readonly #ackingListeners = new Set<(task: Task) => void>();
   readonly #lockNames = new Set<string>();
   readonly #executor: Executor;
   readonly #resultBackend: ResultBackend;
@@ -272,7 +301,12 @@ export class Dewey {
     if (!(typeof visibility === "number" && visibility > 0 && Number.isFinite(visibility))) {
       throw new RangeError(`Invalid "visibilityTimeout": expected a positive number of seconds`);
     }
+    const maxLeaseExpiries = options.maxLeaseExpiries ?? 5;
+    if (!(Number.isInteger(maxLeaseExpiries) && maxLeaseExpiries >= 0)) {
+      throw new RangeError(`Invalid "maxLeaseExpiries": expected an integer >= 0`);
+    }
     this.name = name;
+    this.maxLeaseExpiries = maxLeaseExpiries;
     this.results = options.results ?? true;
     this.storeNone = options.storeNone ?? false;
     this.storeIntermediateErrors = options.storeIntermediateErrors ?? true;
@@ -280,6 +314,7 @@ export class Dewey {
     this.utc = options.utc ?? true;
     this.atMostOnce = options.atMostOnce ?? false;
     this.visibilityTimeout = visibility;
+    this.publishEvents = options.events ?? false;
     this.#codec = options.codec ?? defaultCodec;
     this.#logger = options.logger ?? console;
     if (options.signingKeys !== undefined) this.#signer = new MessageSigner(options.signingKeys);
@@ -723,6 +758,32 @@ export class Dewey {
     return this.storage.leasedCount();
   }
 
+  /**
+   * The events consumers publish (with `events: true`), from any process: an
+   * `AsyncIterable` that follows the event log until the loop breaks or `abort` aborts.
+   *
+   * @example
+   * ```ts
+   * import { Dewey } from "@dewey/dewey";
+   * import { Consumer } from "@dewey/dewey/consumer";
+   *
+   * const dewey = new Dewey({ events: true });
+   * const add = dewey.task("add", (a: number, b: number) => a + b);
+   * const consumer = new Consumer(dewey, { periodic: false, log: { write() {} } });
+   * const running = consumer.run();
+   * await add(1, 2);
+   * for await (const event of dewey.events({ signal: "complete", from: 0 })) {
+   *   if (event.signal === "complete") console.log(event.task); // "add"
+   *   break;
+   * }
+   * consumer.stop();
+   * await running;
+   * ```
+   */
+  events(options: EventsOptions = {}): AsyncIterable<DeweyEvent> {
+    return readEvents(this.storage, options);
+  }
+
   /** Removes everything stored under this instance's name. */
   flush(): Promise<void> {
     return this.storage.flushAll();
@@ -884,7 +945,8 @@ export class Dewey {
    */
   async deadLetter(data: string, reason: string): Promise<void> {
     await this.storage.deadLetter(data, reason);
-    this.#logger.warn(`message moved to dead letter: ${reason}`);
+    if (this.onDeadLetter) this.onDeadLetter(reason);
+    else this.#logger.warn(`message moved to dead letter: ${reason}`);
     let task: Task;
     try {
       // Only a message that verifies is trusted for its chord details.
@@ -936,26 +998,61 @@ export class Dewey {
    * ```
    */
   async dequeue(): Promise<[Task] | []> {
+    const [task] = await this.dequeueMany(1);
+    return task ? [task] : [];
+  }
+
+  /**
+   * @internal Leases up to `count` messages in one storage call and decodes them (the
+   * consumer fills its free worker slots with it). Messages that cannot be decoded, or
+   * whose lease expired more than `maxLeaseExpiries` times, go to dead letter.
+   */
+  async dequeueMany(count: number): Promise<Task[]> {
     const storage = this.storage;
-    for (;;) {
-      const leased = await storage.dequeue(this.visibilityTimeout);
-      if (!leased) return [];
-      if (this.atMostOnce) await storage.ack(leased.lease);
-      let task: Task;
+    const tasks: Task[] = [];
+    while (tasks.length < count) {
+      const batch = await storage.dequeueMany(count - tasks.length, this.visibilityTimeout);
+      if (batch.length === 0) break;
+      for (const [index, leased] of batch.entries()) {
+        try {
+          const task = await this.#take(storage, leased);
+          if (task) tasks.push(task);
+        } catch (error) {
+          // The storage or the signer failed: give back what is not decoded yet.
+          if (!this.atMostOnce) {
+            for (const rest of batch.slice(index)) await storage.release(rest.lease);
+          }
+          if (tasks.length > 0) return tasks;
+          throw error;
+        }
+      }
+    }
+    return tasks;
+  }
+
+  /** One leased message as a task, or `undefined` when it went to dead letter. */
+  async #take(storage: Storage, leased: LeasedMessage): Promise<Task | undefined> {
+    if (this.atMostOnce) await storage.ack(leased.lease);
+    let reason: string | undefined;
+    let task: Task | undefined;
+    if (leased.expiredLeases > this.maxLeaseExpiries) {
+      reason = `lease expired ${leased.expiredLeases} times: the consumers running it ` +
+        `died or stalled (maxLeaseExpiries is ${this.maxLeaseExpiries})`;
+    } else {
       try {
         [task] = await this.deserialize(leased.data);
       } catch (error) {
-        if (!(error instanceof DecodeError)) {
-          if (!this.atMostOnce) await storage.release(leased.lease);
-          throw error;
-        }
-        await this.deadLetter(leased.data, `cannot decode message: ${error.message}`);
-        if (!this.atMostOnce) await storage.ack(leased.lease);
-        continue;
+        if (!(error instanceof DecodeError)) throw error;
+        reason = `cannot decode message: ${error.message}`;
       }
-      if (!this.atMostOnce) this.#leases.set(task, { storage, lease: leased.lease });
-      return [task];
     }
+    if (reason !== undefined) {
+      await this.deadLetter(leased.data, reason);
+      if (!this.atMostOnce) await storage.ack(leased.lease);
+      return undefined;
+    }
+    if (!this.atMostOnce) this.#leases.set(task!, { storage, lease: leased.lease });
+    return task;
   }
 
   /**
@@ -965,12 +1062,18 @@ export class Dewey {
    */
   async execute(task: Task<unknown, boolean>, options: { now?: Date } = {}): Promise<unknown> {
     const lease = this.#leases.get(task as Task);
+    let settled = false;
     try {
-      return await this.#executor.execute(task as Task, options.now ?? new Date());
+      const value = await this.#executor.execute(task as Task, options.now ?? new Date());
+      settled = true;
+      return value;
     } finally {
-      if (lease) {
-        this.#leases.delete(task as Task);
-        await lease.storage.ack(lease.lease);
+      // Unless the executor acked it already, together with the result. An execution
+      // that threw (the storage failed before the task could run or settle) gives the
+      // message back instead: acking it would lose a task that never ran.
+      if (lease && this.#leases.delete(task as Task)) {
+        if (settled) await this.#durably(() => lease.storage.ack(lease.lease));
+        else await this.#durably(() => lease.storage.release(lease.lease));
       }
     }
   }
@@ -978,6 +1081,63 @@ export class Dewey {
   /** @internal The lease of a dequeued task (for the consumer's heartbeat). */
   leaseOf(task: Task): string | undefined {
     return this.#leases.get(task)?.lease;
+  }
+
+  /**
+   * @internal How writes that record a finished task survive a storage outage: set by a
+   * running consumer (retry until stored, or until `signal` aborts on a hard stop; report
+   * the outage and the recovery), unset elsewhere (the write runs once).
+   */
+  writeRetry?: WriteRetry;
+
+  /** @internal Reports a message moved to dead letter (a running consumer logs it). */
+  onDeadLetter?: (reason: string) => void;
+
+  /** Runs `write`, retrying it through an outage when {@linkcode Dewey.writeRetry} says so. */
+  async #durably<T>(write: () => Promise<T>): Promise<T> {
+    const policy = this.writeRetry;
+    if (!policy) return await write();
+    let delay = 50;
+    for (let failures = 0;; failures++) {
+      try {
+        const value = await write();
+        if (failures > 0) policy.recovered();
+        return value;
+      } catch (error) {
+        if (policy.signal.aborted) throw error;
+        if (failures === 0) policy.failed(error);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, delay);
+          policy.signal.addEventListener("abort", done, { once: true });
+          function done() {
+            clearTimeout(timer);
+            policy!.signal.removeEventListener("abort", done);
+            resolve();
+          }
+        });
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /**
+   * @internal Calls `listener` when a dequeued task's function has finished and its
+   * result and ack are about to be stored in one step (the consumer frees the task's
+   * worker slot then, so the next dequeue can share that commit). Returns the unsubscribe.
+   */
+  onAcking(listener: (task: Task) => void): () => void {
+    this.#ackingListeners.add(listener);
+    return () => this.#ackingListeners.delete(listener);
+  }
+
+  /**
+   * @internal Takes a dequeued task's lease away from it: its execution then neither acks
+   * nor extends it (the consumer releases it after interrupting the task).
+   */
+  detachLease(task: Task): string | undefined {
+    const lease = this.#leases.get(task)?.lease;
+    this.#leases.delete(task);
+    return lease;
   }
 
   /** @internal Acknowledges a dequeued task's lease (when another process executed it). */
@@ -1094,6 +1254,14 @@ export class Dewey {
       enqueueTask: (task, now) => dewey.#submit(task, now),
       scheduleTask: (task) => dewey.#scheduleTask(task),
       report: (message, error) => dewey.#logger.error(message, error),
+      durably: (write) => dewey.#durably(write),
+      takeLease: (task) => {
+        const lease = dewey.#leases.get(task);
+        if (!lease) return undefined;
+        dewey.#leases.delete(task);
+        for (const listener of dewey.#ackingListeners) listener(task);
+        return lease;
+      },
     };
   }
 }

@@ -18,9 +18,9 @@ import {
   TaskTimeout,
 } from "./errors.ts";
 import { errorOutcome, readOutcome, valueOutcome } from "./outcome.ts";
-import { checkRevoked, revokeKey, revokeTaskKey } from "./revocation.ts";
+import { checkTaskRevoked, revokeKey } from "./revocation.ts";
 import { Signal, type SignalBus } from "./signals.ts";
-import type { Storage } from "./storage/storage.ts";
+import type { AckEffects, Storage } from "./storage/storage.ts";
 import { type ChordConfig, cloneTask, type Task } from "./task.ts";
 
 /**
@@ -133,6 +133,23 @@ export interface ExecutionHost {
   scheduleTask(task: Task): Promise<void>;
   /** Reports a problem that must not stop the task (a throwing hook, say). */
   report(message: string, error: unknown): void;
+  /**
+   * Hands over the lease of a dequeued task, so the executor acks it itself (together with
+   * the result); the instance then no longer acks it. `undefined` when it has none.
+   */
+  takeLease(task: Task): TaskLease | undefined;
+  /**
+   * Runs a write that records a finished task (its result and ack, a retry, a follow-up):
+   * under a consumer it is retried through a storage outage, so a task that ran is not
+   * lost or run again for a failed write; elsewhere it runs once.
+   */
+  durably<T>(write: () => Promise<T>): Promise<T>;
+}
+
+/** Where a dequeued task's message is leased. */
+export interface TaskLease {
+  readonly storage: Storage;
+  readonly lease: string;
 }
 
 /** Key of a chord's completion counter, and of member `index`'s contribution. */
@@ -230,8 +247,7 @@ export class Executor {
 
   async #isRevoked(task: Task, at: number): Promise<boolean> {
     const storage = this.#host.storage;
-    return await checkRevoked(storage, revokeKey(task.id), at, false) ||
-      await checkRevoked(storage, revokeTaskKey(task.name), at, false);
+    return await checkTaskRevoked(storage, task.id, task.name, at);
   }
 
   async #run(task: Task, at: number): Promise<unknown> {
@@ -292,16 +308,27 @@ export class Executor {
     const retrying = failed && task.retries > 0;
     const surfaceError = failed && (host.storeIntermediateErrors || !retrying);
     if (!definition.periodic) {
+      const effects: AckEffects = {};
       // A revocation that arrived while the task ran is cleared, unless a retry follows
       // (Huey also clears it then, so the retry ran despite the revoke; we let it stop it).
-      if (!retrying) await host.storage.deleteData(revokeKey(task.id));
+      if (!retrying) effects.delete = [revokeKey(task.id)];
       if (host.results) {
-        if (surfaceError) {
-          await this.#putOutcome(task.id, errorOutcome(errorMetadata(task, error)));
-        } else if (!failed && (value !== undefined || host.storeNone)) {
-          await this.#putOutcome(task.id, valueOutcome(value));
+        let outcome: unknown;
+        if (surfaceError) outcome = errorOutcome(errorMetadata(task, error));
+        else if (!failed && (value !== undefined || host.storeNone)) {
+          outcome = valueOutcome(value);
+        }
+        if (outcome !== undefined) {
+          effects.put = { key: task.id, value: host.codec.encode(outcome) };
         }
       }
+      // When nothing durable follows (no retry, pipeline, error handler or chord), the
+      // result, the revocation clean-up and the ack are one atomic storage step: one commit
+      // instead of three. Otherwise the lease stays until the follow-ups are stored.
+      const followUps = retrying || task.onComplete || task.onError || task.chord;
+      const lease = followUps ? undefined : host.takeLease(task);
+      if (lease) await host.durably(() => lease.storage.ack(lease.lease, effects));
+      else await host.durably(() => this.#apply(effects));
     }
 
     for (const hook of host.postExecuteHooks) {
@@ -316,11 +343,11 @@ export class Executor {
     if (!failed && task.onComplete) {
       const next = cloneTask(task.onComplete);
       if (value !== undefined) next.args = [value, ...next.args];
-      await host.enqueueTask(next, at);
+      await host.durably(() => host.enqueueTask(next, at));
     } else if (surfaceError && task.onError) {
       const handler = cloneTask(task.onError);
       handler.args = [TaskError.from(error), ...handler.args];
-      await host.enqueueTask(handler, at);
+      await host.durably(() => host.enqueueTask(handler, at));
     }
 
     if (!failed && task.chord) await this.#completeChordMember(task.chord, value, at);
@@ -414,19 +441,22 @@ export class Executor {
     task.retries -= 1;
     if (retryEta !== undefined) {
       task.eta = new Date(retryEta);
-      await host.scheduleTask(task);
+      await host.durably(() => host.scheduleTask(task));
     } else if (task.retryDelay > 0) {
       task.eta = new Date(at + task.retryDelay * 1000);
       if (task.retryBackoff) task.retryDelay *= task.retryBackoff;
-      await host.scheduleTask(task);
+      await host.durably(() => host.scheduleTask(task));
     } else {
       task.eta = undefined;
-      await host.enqueueTask(task, at);
+      await host.durably(() => host.enqueueTask(task, at));
     }
   }
 
-  async #putOutcome(id: string, outcome: unknown): Promise<void> {
-    await this.#host.storage.putData(id, this.#host.codec.encode(outcome));
+  /** Applies ack effects without an ack (the task keeps its lease, or has none). */
+  async #apply(effects: AckEffects): Promise<void> {
+    const storage = this.#host.storage;
+    for (const key of effects.delete ?? []) await storage.deleteData(key);
+    if (effects.put) await storage.putData(effects.put.key, effects.put.value);
   }
 
   /** A member that will not run contributes `value` to the chord its pipeline feeds. */

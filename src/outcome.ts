@@ -66,18 +66,28 @@ export function packValue(value: unknown): unknown {
   return value;
 }
 
-/** The inverse of {@linkcode packValue}. */
-export function unpackValue(value: unknown): unknown {
+/** Array levels {@linkcode unpackValue} walks; deeper nesting is refused. */
+const MAX_UNPACK_DEPTH = 32;
+
+/**
+ * The inverse of {@linkcode packValue}. The value comes from storage, so it is untrusted:
+ * a tag whose fields are not strings, or arrays nested deeper than
+ * {@linkcode MAX_UNPACK_DEPTH}, throw a `TypeError` (never a stack overflow).
+ */
+export function unpackValue(value: unknown, depth = 0): unknown {
   if (isPacked(value)) {
     const [name, message, stack] = value[TAG];
-    return new TaskError(
-      String(name),
-      String(message),
-      stack === undefined ? stack : String(stack),
-    );
+    if (
+      typeof name !== "string" || typeof message !== "string" ||
+      (stack !== undefined && stack !== null && typeof stack !== "string")
+    ) {
+      throw new TypeError("malformed TaskError tag");
+    }
+    return new TaskError(name, message, stack ?? undefined);
   }
   if (Array.isArray(value) && value.some((v) => isPacked(v) || Array.isArray(v))) {
-    return value.map(unpackValue);
+    if (depth >= MAX_UNPACK_DEPTH) throw new TypeError("arrays nested too deeply");
+    return value.map((item) => unpackValue(item, depth + 1));
   }
   return value;
 }

@@ -334,7 +334,13 @@ export function fromMessage(value: unknown, depth = 0): Task {
   if (typeof m.id !== "string" || m.id === "") fail('"id" is not a string');
   if (typeof m.name !== "string" || m.name === "") fail('"name" is not a string');
   if (!Array.isArray(m.args)) fail('"args" is not an array');
-  const task = new Task(m.name, unpackValue(m.args) as unknown[], {
+  let args: unknown[];
+  try {
+    args = unpackValue(m.args) as unknown[];
+  } catch (error) {
+    fail(`"args": ${(error as Error).message}`);
+  }
+  const task = new Task(m.name, args, {
     id: m.id,
     retries: requiredNumber(m.retries, "retries"),
     retryDelay: requiredNumber(m.retryDelay, "retryDelay"),

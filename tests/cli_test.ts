@@ -166,11 +166,13 @@ describe("argument parsing", () => {
     assert.equal(parsed.kind === "command" && parsed.rest[0], "-weird");
   });
 
-  it("has one table entry per flag of API.md", () => {
+  it("has one table entry per flag of API.md, plus --events and --metrics-port", () => {
     const names = FLAGS.map((f) => (f.short ? `-${f.short}/--${f.long}` : `--${f.long}`));
     assert.deepEqual(names.sort(), [
+      "--events",
       "--instance",
       "--localtime",
+      "--metrics-port",
       "--utc",
       "--version",
       "-C/--disable-health-check",
@@ -236,11 +238,16 @@ describe("cli.ts", () => {
 
   describe("usage errors: one line on stderr, exit code 2", () => {
     const cases: [string, string[], string | RegExp, string[]?][] = [
-      ["no command", [], "error: missing command (consume, info, flush, enqueue; see --help)"],
+      [
+        "no command",
+        [],
+        "error: missing command (consume, info, flush, enqueue, dead-letter, dashboard, top; see --help)",
+      ],
       [
         "unknown command",
         ["frobnicate", TASKS],
-        'error: unknown command "frobnicate" (expected consume, info, flush, enqueue)',
+        'error: unknown command "frobnicate" (expected consume, info, flush, enqueue, ' +
+        "dead-letter, dashboard, top)",
       ],
       [
         "unknown long flag",

@@ -151,14 +151,14 @@ describe("Consumer", () => {
     const storage = new MemoryStorage();
     const dewey = new Dewey({ name: "c7", storage, logger: quiet });
     const add = dewey.task("add", (a: number, b: number) => a + b);
-    const dequeue = storage.dequeue.bind(storage);
+    const dequeueMany = storage.dequeueMany.bind(storage);
     let failures = 0;
-    storage.dequeue = (visibility, now) => {
+    storage.dequeueMany = (count, visibility, now) => {
       if (failures < 5) {
         failures += 1;
         return Promise.reject(new Error("connection refused"));
       }
-      return dequeue(visibility, now);
+      return dequeueMany(count, visibility, now);
     };
     const { consumer, lines } = consumerFor(dewey);
     const running = consumer.run();
@@ -171,6 +171,58 @@ describe("Consumer", () => {
       "Storage unavailable, backing off: Error: connection refused",
       "Storage available again",
     ]);
+  });
+
+  it("keeps a finished task's result through a storage outage and stores it after", async () => {
+    const storage = new MemoryStorage();
+    const dewey = new Dewey({ name: "c7b", storage, logger: quiet });
+    let runs = 0;
+    const add = dewey.task("add", (a: number, b: number) => {
+      runs += 1;
+      return a + b;
+    });
+    const ack = storage.ack.bind(storage);
+    let failures = 0;
+    storage.ack = (lease, effects) => {
+      if (failures < 4) {
+        failures += 1;
+        return Promise.reject(new Error("connection reset"));
+      }
+      return ack(lease, effects);
+    };
+    const { consumer, lines } = consumerFor(dewey);
+    const running = consumer.run();
+    const result = await add(20, 22);
+    assert.equal(await result.get({ blocking: true, timeout: 5 }), 42);
+    consumer.stop();
+    await running;
+    assert.equal(failures, 4);
+    assert.equal(runs, 1, "the task ran once: its result was retried, not the task");
+    assert.equal(await storage.leasedCount(), 0);
+    assert.equal(await storage.queueSize(), 0);
+    assert.deepEqual(lines.filter((l) => l.startsWith("Storage")), [
+      "Storage unavailable, backing off: Error: connection reset",
+      "Storage available again",
+    ]);
+  });
+
+  it("logs a message moved to dead letter in its own log, not the instance's logger", async () => {
+    const storage = new MemoryStorage();
+    const warnings: unknown[] = [];
+    const logger = { ...quiet, warn: (...args: unknown[]) => warnings.push(args) };
+    const dewey = new Dewey({ name: "c7c", storage, logger });
+    const add = dewey.task("add", (a: number, b: number) => a + b);
+    await storage.enqueue("not a message", 0);
+    const { consumer, lines } = consumerFor(dewey);
+    const running = consumer.run();
+    const result = await add(1, 1);
+    assert.equal(await result.get({ blocking: true, timeout: 5 }), 2);
+    consumer.stop();
+    await running;
+    assert.deepEqual(lines.filter((l) => l.includes("dead letter")), [
+      'Message moved to dead letter: cannot decode message: unknown envelope "no"',
+    ]);
+    assert.deepEqual(warnings, []);
   });
 
   it("runs startup and shutdown hooks once per worker", async () => {

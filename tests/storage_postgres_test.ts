@@ -93,7 +93,7 @@ describe("SqlStorage on PostgreSQL specifics", () => {
       assert.equal(storage.dialect, "postgres");
       const { rows } = await sql<{ value: string }>`select value from version_meta
         where key = 'schema_version'`.execute(connection.db);
-      assert.equal(rows[0].value, "1");
+      assert.equal(rows[0].value, "2");
     } finally {
       await storage.close();
     }

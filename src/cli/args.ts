@@ -7,13 +7,26 @@
 
 import { parseArgs } from "node:util";
 import type { ConsumerOptions } from "../consumer/options.ts";
+import {
+  type ArgToken,
+  DEAD_LETTER,
+  DEAD_LETTER_FLAG_HELP,
+  DEAD_LETTER_HELP,
+  type DeadLetterCommand,
+  parseDeadLetter,
+} from "./dead_letter.ts";
+import { DASHBOARD, DASHBOARD_HELP, type DashboardCommand, parseDashboard } from "./dashboard.ts";
 import { UsageError } from "./load.ts";
+import { parseTop, TOP, TOP_HELP, type TopCommand } from "./top.ts";
 
 /** The commands that take a module. */
 export type Command = "consume" | "info" | "flush" | "enqueue";
 
 /** The commands, in the order the usage text lists them. */
 export const COMMANDS: readonly Command[] = ["consume", "info", "flush", "enqueue"];
+
+/** Every command name, `dead-letter` (which takes an action first) included. */
+const COMMAND_NAMES: readonly string[] = [...COMMANDS, DEAD_LETTER, DASHBOARD, TOP];
 
 /** How a flag's value is read. */
 type Kind = "boolean" | "integer" | "number" | "string" | "list" | "choice";
@@ -217,6 +230,24 @@ export const FLAGS: readonly FlagSpec[] = [
     help: "read cron schedules in local time",
   },
   {
+    long: "events",
+    kind: "boolean",
+    scope: "consume",
+    key: "events",
+    stores: true,
+    help: "publish task events and heartbeats (for dashboard and top)",
+    default: "the instance's events",
+  },
+  {
+    long: "metrics-port",
+    kind: "integer",
+    metavar: "PORT",
+    scope: "consume",
+    key: "metricsPort",
+    help: "serve Prometheus metrics on 127.0.0.1:PORT/metrics",
+    default: "none",
+  },
+  {
     long: "instance",
     kind: "string",
     metavar: "NAME",
@@ -246,7 +277,10 @@ export type ParsedArgs =
     rest: string[];
     /** The options the flags set (consume's; `instance` for every command). */
     options: ConsumerOptions;
-  };
+  }
+  | DeadLetterCommand
+  | DashboardCommand
+  | TopCommand;
 
 const INTEGER = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -314,6 +348,12 @@ export function parseArguments(argv: readonly string[]): ParsedArgs {
     t.kind === "option" && t.name === long;
   if (tokens.some((t) => isOption(t, "help"))) return { kind: "help" };
   if (tokens.some((t) => isOption(t, "version"))) return { kind: "version" };
+  const first = tokens.find((t) => t.kind === "positional");
+  if (first?.kind === "positional" && first.value === DEAD_LETTER) {
+    return parseDeadLetter(tokens as ArgToken[]);
+  }
+  if (first?.kind === "positional" && first.value === DASHBOARD) return parseDashboard(argv);
+  if (first?.kind === "positional" && first.value === TOP) return parseTop(argv);
 
   const positionals: string[] = [];
   const seen: { flag: FlagSpec; raw: string; value: unknown }[] = [];
@@ -337,10 +377,10 @@ export function parseArguments(argv: readonly string[]): ParsedArgs {
 
   const [name, ...args] = positionals;
   if (name === undefined) {
-    throw new UsageError(`missing command (${COMMANDS.join(", ")}; see --help)`);
+    throw new UsageError(`missing command (${COMMAND_NAMES.join(", ")}; see --help)`);
   }
   if (!(COMMANDS as readonly string[]).includes(name)) {
-    throw new UsageError(`unknown command "${name}" (expected ${COMMANDS.join(", ")})`);
+    throw new UsageError(`unknown command "${name}" (expected ${COMMAND_NAMES.join(", ")})`);
   }
   const command = name as Command;
   const arity = ARITY[command];
@@ -417,6 +457,9 @@ export function usage(version: string): string {
       "enqueue MODULE NAME [ARGS_JSON]",
       "enqueue task NAME with ARGS_JSON, a JSON array (default: [])",
     ),
+    ...DEAD_LETTER_HELP.map(([left, right]) => row(left, right)),
+    ...DASHBOARD_HELP.map(([left, right]) => row(left, right)),
+    ...TOP_HELP.map(([left, right]) => row(left, right)),
     "",
     "MODULE is a file path or file: URL. Its Dewey instance is the default export, else its",
     "only exported Dewey, else the one named by --instance.",
@@ -427,7 +470,11 @@ export function usage(version: string): string {
     "Options of consume:",
     ...FLAGS.filter((flag) => flag.scope === "consume").map(flagRow),
     "",
+    "Options of dead-letter:",
+    ...DEAD_LETTER_FLAG_HELP.map(([left, right]) => row(left, right)),
+    "",
     "SIGINT or SIGTERM stops the consumer once running tasks finish; a second one",
-    "interrupts them. Exit codes: 0 done, 2 usage error, 1 unexpected error.",
+    "interrupts them. Exit codes: 0 done, 2 usage error, 1 unexpected error or no dead",
+    "letter with the given id.",
   ].join("\n");
 }

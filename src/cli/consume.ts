@@ -9,6 +9,8 @@ import { resolveConsumerOptions } from "../consumer/options.ts";
 import { openLogFile } from "../runtime/log_file.ts";
 import { exitNow, onStopSignals } from "../runtime/signals.ts";
 import { inFlagTerms } from "./args.ts";
+import { serveConsumerMetrics } from "./dashboard.ts";
+import "../events/process_info.ts"; // heartbeats with the host name and process id
 import { type CliIo, isMemoryStorage } from "./io.ts";
 import { loadInstance, UsageError } from "./load.ts";
 
@@ -44,11 +46,15 @@ export async function consume(
   const log = options.logfile === undefined ? undefined : fileLog(options.logfile, io);
   const { url, dewey } = await loadInstance(modulePath, options.instance);
   let removeListeners = () => {};
+  let metrics: { close(): Promise<void> } | undefined;
   try {
     if (isMemoryStorage(dewey)) {
       io.err("warning: consuming a MemoryStorage: only this process can enqueue to it");
     }
     const consumer = new Consumer(dewey, { ...options, module: url, ...(log ? { log } : {}) });
+    if (options.metricsPort !== undefined) {
+      metrics = await serveConsumerMetrics(consumer, options.metricsPort, io);
+    }
     removeListeners = onStopSignals((signal, count) => {
       if (count === 1) consumer.stop();
       else if (count === 2) consumer.stop({ graceful: false });
@@ -59,6 +65,7 @@ export async function consume(
     });
     await consumer.run();
   } finally {
+    await metrics?.close();
     // Signals stay handled until the storage is closed: a late one must not kill the close.
     await dewey.close();
     removeListeners();

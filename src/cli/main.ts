@@ -11,6 +11,9 @@ import { ConfigurationError } from "../errors.ts";
 import { parseArguments, usage } from "./args.ts";
 import { enqueue, flush, info } from "./commands.ts";
 import { consume } from "./consume.ts";
+import { deadLetter } from "./dead_letter.ts";
+import { dashboard } from "./dashboard.ts";
+import { top } from "./top.ts";
 import { type CliIo, consoleIo } from "./io.ts";
 import { UsageError } from "./load.ts";
 
@@ -39,6 +42,9 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
     io.out(`dewey ${VERSION}`);
     return 0;
   }
+  if (parsed.kind === "dead-letter") return await deadLetter(parsed, io);
+  if (parsed.kind === "dashboard") return await dashboard(parsed, io);
+  if (parsed.kind === "top") return await top(parsed, io);
   const { command, module, rest, options } = parsed;
   switch (command) {
     case "consume":

@@ -10,7 +10,9 @@ import type { Dewey } from "../dewey.ts";
 import { ConfigurationError } from "../errors.ts";
 import { Signal, type SignalName } from "../signals.ts";
 import type { Task } from "../task.ts";
+import { EventPublisher } from "../events/publisher.ts";
 import { ConsumerLogger, describeError } from "./log.ts";
+import { TaskMetrics } from "./metrics.ts";
 import {
   type ConsumerLog,
   type ConsumerOptions,
@@ -108,7 +110,13 @@ export class Consumer {
   /** The options, defaults filled in. */
   readonly options: ResolvedConsumerOptions;
   readonly #logger: ConsumerLogger;
+  /** Tasks not finished yet: their leases are renewed, a stop waits for them. */
   readonly #running = new Map<Task, Promise<void>>();
+  /**
+   * Tasks holding a worker slot: running tasks minus those whose result and ack are being
+   * stored. Freeing the slot then lets the next dequeue share that commit.
+   */
+  readonly #busy = new Set<Task>();
   readonly #startedAt = new Map<string, number>();
   /** Aborts when a stop is requested: wakes every loop's sleep. */
   readonly #stopRequested = new AbortController();
@@ -118,7 +126,14 @@ export class Consumer {
   #graceful = true;
   #wakeFetcher?: () => void;
   #storageDown = false;
+  /** Writes of finished tasks failing right now (each retried until stored). */
+  #failingWrites = 0;
+  /** Leases of the tasks a hard stop interrupted, released once they settle or not. */
+  readonly #interruptedLeases: string[] = [];
   #tasksDone = 0;
+  /** Task counts and durations by name, for Prometheus (`metricsHandler`). */
+  readonly metrics: TaskMetrics = new TaskMetrics();
+  #events?: EventPublisher;
 
   /** Creates a consumer; nothing runs until `run()`. */
   constructor(dewey: Dewey, options: ConsumerOptions = {}) {
@@ -143,10 +158,29 @@ export class Consumer {
     this.#state = "running";
     const options = this.options;
     const log = this.#logger;
+    if (options.events ?? this.dewey.publishEvents) this.#events = this.#publisher();
     const unsubscribe = this.dewey.signal((signal, task, error) =>
       this.#logSignal(signal, task, error)
     );
     this.dewey.shutdownSignal = this.#interrupt.signal;
+    // A finished task's result, ack and follow-ups are retried through a storage outage
+    // (the lease stays held meanwhile), not dropped with a log line.
+    this.dewey.writeRetry = {
+      signal: this.#interrupt.signal,
+      failed: (error) => {
+        this.#failingWrites += 1;
+        this.#storageState(error);
+      },
+      recovered: () => {
+        this.#failingWrites -= 1;
+        this.#storageState(undefined);
+      },
+    };
+    this.dewey.onDeadLetter = (reason) =>
+      this.#logger.warn("consumer", `Message moved to dead letter: ${reason}`);
+    const stopListening = this.dewey.onAcking((task) => {
+      if (this.#busy.delete(task)) this.#freeSlot();
+    });
     try {
       log.info(
         "consumer",
@@ -160,6 +194,7 @@ export class Consumer {
         if (cleared.length) log.warn("consumer", `Found stale locks: ${cleared.join(", ")}`);
       }
       await runner.start();
+      this.#events?.start();
       // The heartbeat outlives the other loops: it keeps leases alive while tasks drain.
       const heartbeatStop = new AbortController();
       const heartbeat = this.#heartbeatLoop(heartbeatStop.signal);
@@ -171,7 +206,11 @@ export class Consumer {
       await heartbeat;
       await runner.stop(this.#graceful);
     } finally {
+      await this.#events?.stop();
       unsubscribe();
+      stopListening();
+      this.dewey.writeRetry = undefined;
+      this.dewey.onDeadLetter = undefined;
       this.dewey.shutdownSignal = undefined;
       this.#state = "stopped";
       log.info("consumer", "Dewey consumer stopped");
@@ -187,6 +226,12 @@ export class Consumer {
     const graceful = (options.graceful ?? true) && !this.#stopRequested.signal.aborted;
     if (!graceful && !this.#interrupt.signal.aborted) {
       this.#graceful = false;
+      // Taken before the abort: a task that settles once aborted then neither acks nor
+      // keeps its message, which `#drain` returns to the queue.
+      for (const task of this.#running.keys()) {
+        const lease = this.dewey.detachLease(task);
+        if (lease) this.#interruptedLeases.push(lease);
+      }
       this.#interrupt.abort();
       this.#logger.info("consumer", "Stopping now: interrupting running tasks");
     } else if (graceful) {
@@ -226,13 +271,14 @@ export class Consumer {
     const { delay: initialDelay, maxDelay, backoff, workers } = this.options;
     let delay = initialDelay;
     while (!this.#stopping) {
-      if (this.#running.size >= workers) {
+      if (this.#busy.size >= workers) {
         await new Promise<void>((resolve) => (this.#wakeFetcher = resolve));
         continue;
       }
-      let task: Task | undefined;
+      let tasks: Task[];
       try {
-        [task] = await this.dewey.dequeue();
+        // Every free slot is filled with one storage call.
+        tasks = await this.dewey.dequeueMany(workers - this.#busy.size);
         this.#storageState(undefined);
       } catch (error) {
         this.#storageState(error);
@@ -240,9 +286,9 @@ export class Consumer {
         delay = Math.min(delay * backoff, maxDelay);
         continue;
       }
-      if (task) {
+      if (tasks.length > 0) {
         delay = initialDelay;
-        this.#launch(runner, task);
+        for (const task of tasks) this.#launch(runner, task);
         continue;
       }
       const wait = Math.min(delay, maxDelay);
@@ -251,6 +297,13 @@ export class Consumer {
       else await sleep(wait, this.#stopRequested.signal);
       delay = Math.min(delay * backoff, maxDelay);
     }
+  }
+
+  /** A worker slot became free: the fetcher may lease another task. */
+  #freeSlot(): void {
+    const wake = this.#wakeFetcher;
+    this.#wakeFetcher = undefined;
+    wake?.();
   }
 
   #launch(runner: TaskRunner, task: Task): void {
@@ -262,15 +315,16 @@ export class Consumer {
     }).finally(() => {
       this.#running.delete(task);
       this.#tasksDone += 1;
-      const wake = this.#wakeFetcher;
-      this.#wakeFetcher = undefined;
-      wake?.();
+      if (this.#busy.delete(task)) this.#freeSlot();
     });
+    this.#busy.add(task);
     this.#running.set(task, done);
   }
 
   /** One log line per change between "storage works" and "storage fails", not per poll. */
   #storageState(error: unknown): void {
+    // The storage is not back while a finished task's write still fails.
+    if (error === undefined && this.#failingWrites > 0) return;
     if (error !== undefined && !this.#storageDown) {
       this.#storageDown = true;
       this.#logger.error("consumer", `Storage unavailable, backing off: ${describeError(error)}`);
@@ -378,9 +432,8 @@ export class Consumer {
     }
     if (this.#running.size) {
       await this.dewey.notifyInterruptedTasks();
-      for (const task of this.#running.keys()) {
-        const lease = this.dewey.leaseOf(task);
-        if (lease) await this.dewey.storage.release(lease).catch(() => {});
+      for (const lease of this.#interruptedLeases.splice(0)) {
+        await this.dewey.storage.release(lease).catch(() => {});
       }
       this.#logger.warn(
         "consumer",
@@ -389,7 +442,32 @@ export class Consumer {
     }
   }
 
+  /** Events (when published) and metrics: one event per signal, with a run's duration. */
+  #publisher(): EventPublisher {
+    return new EventPublisher({
+      storage: () => this.dewey.storage,
+      consumer: () => ({
+        workerType: this.options.workerType,
+        workers: this.options.workers,
+        tasksDone: this.#tasksDone,
+        running: () => this.#running.keys(),
+      }),
+      report: (error) =>
+        error === undefined
+          ? this.#logger.info("events", "Publishing events again")
+          : this.#logger.warn("events", `Cannot publish events: ${describeError(error)}`),
+    });
+  }
+
+  #observe(signal: SignalName, task: TaskLabel, error?: unknown): void {
+    const start = signal === Signal.EXECUTING ? undefined : this.#startedAt.get(task.id);
+    const seconds = start === undefined ? undefined : (performance.now() - start) / 1000;
+    this.metrics.record(signal, task.name, seconds);
+    this.#events?.record(signal, task, error, seconds);
+  }
+
   #logSignal(signal: SignalName, task: TaskLabel, error?: unknown): void {
+    this.#observe(signal, task, error);
     const log = this.#logger;
     const label = `${task.name} ${task.id}`;
     switch (signal) {

@@ -94,6 +94,16 @@ export interface ConsumerOptions {
   instance?: string;
   /** Where log lines go (overrides `logfile`; tests use it). */
   log?: ConsumerLog;
+  /**
+   * Publish task events and heartbeats to the event log (`dewey.events()`, the dashboard,
+   * `cli.ts top`). @default the instance's `events` option
+   */
+  events?: boolean;
+  /**
+   * `cli.ts consume` serves Prometheus metrics on `127.0.0.1:<port>/metrics` (from code,
+   * serve `consumer.metrics` yourself; see `metricsHandler`).
+   */
+  metricsPort?: number;
 }
 
 /**
@@ -109,9 +119,15 @@ export interface ConsumerOptions {
  */
 export type ResolvedConsumerOptions =
   & Required<
-    Omit<ConsumerOptions, "maxTasks" | "logfile" | "module" | "instance" | "log" | "utc">
+    Omit<
+      ConsumerOptions,
+      "maxTasks" | "logfile" | "module" | "instance" | "log" | "utc" | "events" | "metricsPort"
+    >
   >
-  & Pick<ConsumerOptions, "maxTasks" | "logfile" | "module" | "instance" | "log" | "utc">;
+  & Pick<
+    ConsumerOptions,
+    "maxTasks" | "logfile" | "module" | "instance" | "log" | "utc" | "events" | "metricsPort"
+  >;
 
 function positive(name: string, value: number, integer = false): void {
   if (
@@ -152,6 +168,9 @@ export function resolveConsumerOptions(options: ConsumerOptions = {}): ResolvedC
     module: options.module,
     instance: options.instance,
     log: options.log,
+    // Present only when set (the resolved options of older callers keep their shape).
+    ...(options.events === undefined ? {} : { events: options.events }),
+    ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
   };
   positive("workers", resolved.workers, true);
   if (!["async", "worker", "process"].includes(resolved.workerType)) {
@@ -172,6 +191,10 @@ export function resolveConsumerOptions(options: ConsumerOptions = {}): ResolvedC
   }
   positive("healthCheckInterval", resolved.healthCheckInterval);
   if (resolved.maxTasks !== undefined) positive("maxTasks", resolved.maxTasks, true);
+  const port = resolved.metricsPort;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new RangeError(`Invalid "metricsPort": expected a port number, got ${String(port)}`);
+  }
   if (resolved.verbose && resolved.quiet) {
     throw new TypeError('"verbose" and "quiet" cannot both be set');
   }

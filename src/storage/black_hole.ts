@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./storage.ts";
+import type { AckEffects, DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./storage.ts";
+import { checkBinding } from "./binding.ts";
 
 /**
  * A storage that discards every write and reads back as empty, as Huey's
@@ -37,9 +38,7 @@ export class BlackHoleStorage implements Storage {
 
   /** Sets the instance name; rebinding to the same name is allowed, to another throws. */
   bind(name: string): void {
-    if (this.#bound && this.#name !== name) {
-      throw new TypeError(`Storage is already bound to "${this.#name}"`);
-    }
+    checkBinding(this.#bound, this.#name, name);
     this.#name = name;
     this.#bound = true;
   }
@@ -59,8 +58,13 @@ export class BlackHoleStorage implements Storage {
     return Promise.resolve(undefined);
   }
 
+  /** Always `[]`: the queue is empty. */
+  dequeueMany(_count: number, _visibility: number, _now?: number): Promise<LeasedMessage[]> {
+    return Promise.resolve([]);
+  }
+
   /** Does nothing. */
-  ack(_lease: string): Promise<void> {
+  ack(_lease: string, _effects?: AckEffects): Promise<void> {
     return Promise.resolve();
   }
 

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./storage.ts";
+import type { AckEffects, DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./storage.ts";
+import { checkBinding } from "./binding.ts";
 
 /**
  * Options for {@linkcode MemoryStorage}.
@@ -81,9 +82,7 @@ export class MemoryStorage implements Storage {
 
   /** Sets the instance name; rebinding to the same name is allowed, to another throws. */
   bind(name: string): void {
-    if (this.#bound && this.#name !== name) {
-      throw new TypeError(`Storage is already bound to "${this.#name}"`);
-    }
+    checkBinding(this.#bound, this.#name, name);
     this.#name = name;
     this.#bound = true;
   }
@@ -94,7 +93,7 @@ export class MemoryStorage implements Storage {
   enqueue(data: string, priority: number): Promise<void> {
     return settle(() => {
       requireFinite("priority", priority);
-      this.#queue.push({ data, priority, sequence: this.#sequence++ });
+      this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0 });
       this.#wakeMessageWaiters();
     });
   }
@@ -104,28 +103,48 @@ export class MemoryStorage implements Storage {
     return settle(() => {
       for (const item of items) requireFinite("priority", item.priority);
       for (const { data, priority } of items) {
-        this.#queue.push({ data, priority, sequence: this.#sequence++ });
+        this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0 });
       }
       if (items.length > 0) this.#wakeMessageWaiters();
     });
   }
 
   /** Leases the next message for `visibility` seconds, or returns `undefined`. */
-  dequeue(visibility: number, now: number = this.#clock()): Promise<LeasedMessage | undefined> {
+  async dequeue(visibility: number, now?: number): Promise<LeasedMessage | undefined> {
+    const [leased] = await this.dequeueMany(1, visibility, now);
+    return leased;
+  }
+
+  /** Leases up to `count` messages in dequeue order. */
+  dequeueMany(
+    count: number,
+    visibility: number,
+    now: number = this.#clock(),
+  ): Promise<LeasedMessage[]> {
     return settle(() => {
+      requireFinite("count", count, 0);
       requireFinite("visibility", visibility, 0);
-      const message = this.#queue.pop();
-      if (message === undefined) return undefined;
-      const lease = crypto.randomUUID();
-      this.#leases.set(lease, { message, deadline: now + visibility * 1000 });
-      return { data: message.data, lease };
+      const leased: LeasedMessage[] = [];
+      while (leased.length < count) {
+        const message = this.#queue.pop();
+        if (message === undefined) break;
+        const lease = crypto.randomUUID();
+        this.#leases.set(lease, { message, deadline: now + visibility * 1000 });
+        leased.push({ data: message.data, lease, expiredLeases: message.expiredLeases });
+      }
+      return leased;
     });
   }
 
-  /** Deletes a leased message; unknown leases are ignored. */
-  ack(lease: string): Promise<void> {
+  /** Deletes a leased message (unknown leases are ignored) and applies `effects`. */
+  ack(lease: string, effects?: AckEffects): Promise<void> {
     return settle(() => {
       this.#leases.delete(lease);
+      for (const key of effects?.delete ?? []) this.#data.delete(key);
+      if (effects?.put) {
+        this.#data.set(effects.put.key, { value: effects.put.value, expiresAt: undefined });
+        this.#wakeDataWaiters(effects.put.key);
+      }
     });
   }
 
@@ -160,6 +179,7 @@ export class MemoryStorage implements Storage {
       for (const [lease, held] of this.#leases) {
         if (held.deadline > now) continue;
         this.#leases.delete(lease);
+        held.message.expiredLeases++;
         this.#queue.push(held.message);
         count++;
       }
@@ -445,7 +465,12 @@ export class MemoryStorage implements Storage {
       const entry = this.#deadLetters.get(id);
       if (entry === undefined) return false;
       this.#deadLetters.delete(id);
-      this.#queue.push({ data: entry.data, priority: 0, sequence: this.#sequence++ });
+      this.#queue.push({
+        data: entry.data,
+        priority: 0,
+        sequence: this.#sequence++,
+        expiredLeases: 0,
+      });
       this.#wakeMessageWaiters();
       return true;
     });
@@ -493,6 +518,8 @@ interface QueuedMessage {
   priority: number;
   /** Global enqueue order; kept through leases so a requeued message keeps its place. */
   sequence: number;
+  /** Leases of this message that expired and were requeued. */
+  expiredLeases: number;
 }
 
 interface Lease {

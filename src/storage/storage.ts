@@ -32,6 +32,12 @@ export interface LeasedMessage {
   data: string;
   /** Opaque lease token for {@linkcode Storage.ack}, `extend` and `release`. */
   lease: string;
+  /**
+   * How many earlier leases of this message expired and were requeued by
+   * `requeueExpired` (its consumer died or stalled): 0 on first delivery. A `release`
+   * does not count. The consumer dead-letters a message that keeps killing its consumer.
+   */
+  expiredLeases: number;
 }
 
 /**
@@ -53,6 +59,30 @@ export interface QueueItem {
   data: string;
   /** Larger runs first; ties run in enqueue order. */
   priority: number;
+}
+
+/**
+ * What {@linkcode Storage.ack} writes in the same atomic step as deleting the message, so
+ * a finished task's result and the end of its lease are one commit, not two.
+ *
+ * @example
+ * ```ts
+ * import { type AckEffects, MemoryStorage } from "@dewey/dewey";
+ *
+ * const storage = new MemoryStorage();
+ * storage.bind("demo");
+ * await storage.enqueue("message", 0);
+ * const leased = await storage.dequeue(30);
+ * const effects: AckEffects = { put: { key: "task-id", value: "result" }, delete: ["~r:task-id"] };
+ * if (leased) await storage.ack(leased.lease, effects);
+ * console.log(await storage.peekData("task-id"), await storage.queueSize()); // "result" 0
+ * ```
+ */
+export interface AckEffects {
+  /** A key/value entry to upsert (a task's result), without expiry. */
+  put?: { key: string; value: string };
+  /** Key/value entries to delete (a revocation the finished run clears). */
+  delete?: string[];
 }
 
 /**
@@ -118,8 +148,18 @@ export interface Storage {
    * released or expired.
    */
   dequeue(visibility: number, now?: number): Promise<LeasedMessage | undefined>;
-  /** Deletes a leased message for good. Acking an unknown or expired lease is a no-op. */
-  ack(lease: string): Promise<void>;
+  /**
+   * Leases up to `count` messages at once, in dequeue order, each as `dequeue` would (the
+   * consumer uses it to fill several free worker slots with one round trip). Returns an
+   * empty array when the queue is empty.
+   */
+  dequeueMany(count: number, visibility: number, now?: number): Promise<LeasedMessage[]>;
+  /**
+   * Deletes a leased message for good. Acking an unknown or expired lease deletes nothing.
+   * `effects` are applied in the same atomic step, and are applied even when the lease is
+   * no longer held (the task did run, so its result must not be lost).
+   */
+  ack(lease: string, effects?: AckEffects): Promise<void>;
   /**
    * Pushes the deadline of each still-held lease to `now + visibility`. Returns the
    * leases that were still held (a lease already requeued is lost to its holder).

@@ -14,7 +14,7 @@ import type { Tables } from "./tables.ts";
 /** One step: the statements that take the schema from version `index` to `index + 1`. */
 type Migration = (tables: Tables, dialect: SqlDialect) => RawBuilder<unknown>[];
 
-const MIGRATIONS: Migration[] = [createTables];
+const MIGRATIONS: Migration[] = [createTables, countExpiredLeases];
 
 /** The version this code writes and reads. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
@@ -79,4 +79,34 @@ function createTables(tables: Tables, dialect: SqlDialect): RawBuilder<unknown>[
     sql`create table if not exists ${dead} (seq ${serial}, id text not null unique,
       reason text not null, at bigint not null, data text not null)`,
   ];
+}
+
+/**
+ * Version 2: how many leases of each message expired (a crash counter for dead letters);
+ * on SQLite, the key/value and counter tables keyed by their text key alone (`without
+ * rowid`), so a write touches one b-tree instead of the table and its key index.
+ */
+function countExpiredLeases(tables: Tables, dialect: SqlDialect): RawBuilder<unknown>[] {
+  const steps = [
+    sql`alter table ${tables.queue} add column expired_leases integer not null default 0`,
+  ];
+  if (dialect === "postgres") return steps;
+  for (
+    const [table, name, type] of [[tables.kv, "kv", "text"], [
+      tables.counters,
+      "counters",
+      "bigint",
+    ]] as const
+  ) {
+    const rebuilt = sql.table(`${tables.prefix}_${name}_v2`);
+    steps.push(
+      sql`create table ${rebuilt} (key text primary key, value ${sql.raw(type)} not null,
+        expires_at bigint) without rowid`,
+      sql`insert into ${rebuilt} (key, value, expires_at) select key, value, expires_at
+        from ${table}`,
+      sql`drop table ${table}`,
+      sql`alter table ${rebuilt} rename to ${sql.id(`${tables.prefix}_${name}`)}`,
+    );
+  }
+  return steps;
 }

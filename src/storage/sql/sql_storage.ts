@@ -14,15 +14,23 @@ import {
   type RawBuilder,
   sql,
   SqliteAdapter,
+  type SqliteDatabase,
 } from "kysely";
-import type { DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "../storage.ts";
+import type { AckEffects, DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "../storage.ts";
 import { requireFinite, requireInteger, requireSeconds, requireTtl } from "./checks.ts";
 import { watchFiles } from "./file_watch.ts";
 import { type ListenPool, PgListener } from "./pg_listen.ts";
 import { ensureSchema } from "./schema.ts";
-import { type Statement, Statements } from "./statements.ts";
+import {
+  bindRawDatabase,
+  type LeasedRow,
+  runCompiled,
+  type Statement,
+  Statements,
+} from "./statements.ts";
 import { type Tables, tablesFor } from "./tables.ts";
 import { type Backoff, DataWaiters, Waiters } from "./waiters.ts";
+import { checkBinding } from "../binding.ts";
 
 /**
  * The SQL dialects {@linkcode SqlStorage} speaks.
@@ -201,9 +209,7 @@ export class SqlStorage implements Storage {
 
   /** Sets the instance name; rebinding to the same name is allowed, to another throws. */
   bind(name: string): void {
-    if (this.#bound && this.#name !== name) {
-      throw new TypeError(`Storage is already bound to "${this.#name}"`);
-    }
+    checkBinding(this.#bound, this.#name, name);
     if (name !== this.#name) {
       this.#tablesReady = undefined;
       void this.#listener?.close();
@@ -243,22 +249,71 @@ export class SqlStorage implements Storage {
     visibility: number,
     now: number = this.#clock(),
   ): Promise<LeasedMessage | undefined> {
-    requireFinite("visibility", visibility, 0);
-    const { statements } = await this.#tables();
-    const lease = crypto.randomUUID();
-    // One statement, so the pick and the lease are atomic. PostgreSQL: concurrent
-    // dequeuers skip rows another one is leasing instead of queueing behind it.
-    const { rows } = await this.#execStatement(
-      statements.dequeue,
-      [lease, ms(now + visibility * 1000)],
-    );
-    return rows.length > 0 ? { data: rows[0].data, lease } : undefined;
+    const [leased] = await this.dequeueMany(1, visibility, now);
+    return leased;
   }
 
-  /** Deletes a leased message; unknown leases are ignored. */
-  async ack(lease: string): Promise<void> {
+  /** Leases up to `count` waiting messages, best first, in one statement. */
+  async dequeueMany(
+    count: number,
+    visibility: number,
+    now: number = this.#clock(),
+  ): Promise<LeasedMessage[]> {
+    requireFinite("count", count, 0);
+    requireFinite("visibility", visibility, 0);
+    if (count < 1) return [];
     const { statements } = await this.#tables();
-    await this.#execStatement(statements.ack, [lease]);
+    // One statement, so the pick and the lease are atomic. PostgreSQL: concurrent
+    // dequeuers skip rows another one is leasing instead of queueing behind it.
+    const lease = crypto.randomUUID();
+    const deadline = ms(now + visibility * 1000);
+    let rows: LeasedRow[];
+    if (count < 2) {
+      ({ rows } = await this.#execStatement(statements.dequeueOne, [lease, deadline]));
+    } else if (this.#dialect === "sqlite") {
+      // SQLite runs the one-row statement a few times faster than `id in (…)` with a
+      // limit (which builds a temporary table), so take the rows one by one, atomically.
+      rows = await this.#atomic(async (db) => {
+        const taken: LeasedRow[] = [];
+        while (taken.length < count) {
+          const { rows: [row] } = await statements.dequeueOne.run(db, [lease, deadline]);
+          if (row === undefined) break;
+          taken.push(row);
+        }
+        return taken;
+      });
+    } else {
+      ({ rows } = await this.#execStatement(
+        statements.dequeue,
+        [lease, deadline, Math.floor(count)],
+      ));
+    }
+    // RETURNING follows no order: put the rows back in dequeue order.
+    if (rows.length > 1) {
+      rows.sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
+    }
+    return rows.map((row) => ({
+      data: row.data,
+      lease: row.lease_id,
+      expiredLeases: Number(row.expired_leases),
+    }));
+  }
+
+  /** Deletes a leased message (unknown leases are ignored) and applies `effects`, atomically. */
+  async ack(lease: string, effects?: AckEffects): Promise<void> {
+    const { statements } = await this.#tables();
+    if (!effects?.put && !effects?.delete?.length) {
+      await this.#execStatement(statements.ack, [lease]);
+      return;
+    }
+    await this.#atomic(async (db) => {
+      await statements.ack.run(db, [lease]);
+      for (const key of effects.delete ?? []) await statements.deleteKey.run(db, [key]);
+      if (effects.put) {
+        await statements.putData.run(db, [effects.put.key, effects.put.value, null]);
+      }
+    });
+    if (effects.put) this.#dataWaiters.wake(effects.put.key);
   }
 
   /** Moves each held lease's deadline to `now + visibility`; returns the held leases. */
@@ -290,7 +345,8 @@ export class SqlStorage implements Storage {
   async requeueExpired(now: number = this.#clock()): Promise<number> {
     const { queue } = await this.#tables();
     const count = affected(
-      await this.#exec(sql`update ${queue} set lease_id = null, leased_until = null
+      await this.#exec(sql`update ${queue} set lease_id = null, leased_until = null,
+        expired_leases = expired_leases + 1
         where lease_id is not null and leased_until <= ${ms(now)}`),
     );
     if (count > 0) await this.#messagesAdded();
@@ -399,7 +455,7 @@ export class SqlStorage implements Storage {
   /** The live value of `key`, or `undefined`. */
   async peekData(key: string): Promise<string | undefined> {
     const { statements } = await this.#tables();
-    const { rows } = await this.#execStatement(statements.peekData, [key, this.#now()]);
+    const { rows } = await this.#readStatement(statements.peekData, [key, this.#now()]);
     return rows[0]?.value;
   }
 
@@ -439,7 +495,7 @@ export class SqlStorage implements Storage {
   /** Whether `key` holds a live value. */
   async hasData(key: string): Promise<boolean> {
     const { statements } = await this.#tables();
-    const { rows } = await this.#execStatement(statements.hasData, [key, this.#now()]);
+    const { rows } = await this.#readStatement(statements.hasData, [key, this.#now()]);
     return rows.length > 0;
   }
 
@@ -629,6 +685,11 @@ export class SqlStorage implements Storage {
   }
 
   /** Runs a prepared statement with `parameters`, as `#exec` runs a template. */
+  #readStatement<R>(statement: Statement<R>, parameters: unknown[]): Promise<QueryResult<R>> {
+    return this.#run((db) => statement.run(db, parameters), false, true);
+  }
+
+  /** Runs a prepared statement with `parameters`, as `#exec` runs a template. */
   #execStatement<R>(statement: Statement<R>, parameters: unknown[]): Promise<QueryResult<R>> {
     return this.#run((db) => statement.run(db, parameters), false);
   }
@@ -646,12 +707,18 @@ export class SqlStorage implements Storage {
    * stored when it resumes. A batch of one runs as today (autocommit, or its own
    * transaction when `atomic`). PostgreSQL runs every operation on its own.
    */
-  #run<T>(work: (db: Kysely<any>) => Promise<T>, atomic: boolean): Promise<T> {
+  #run<T>(work: (db: Kysely<any>) => Promise<T>, atomic: boolean, read = false): Promise<T> {
     if (this.#dialect === "postgres") {
       return atomic ? this.#transaction(work) : work(this.#db);
     }
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ work, atomic, resolve: resolve as (value: unknown) => void, reject });
+      this.#pending.push({
+        work,
+        atomic,
+        read,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       if (!this.#draining) {
         this.#draining = true;
         void this.#drain();
@@ -669,6 +736,8 @@ export class SqlStorage implements Storage {
             // Taken once the connection is ours: whatever arrived meanwhile joins.
             const batch = this.#pending.splice(0, MAX_BATCH);
             taken = true;
+            const database = ownDatabases.get(this)?.();
+            if (database) bindRawDatabase(db, database);
             await runBatch(db, batch);
           });
         } catch (error) {
@@ -789,11 +858,28 @@ interface Ready extends Tables {
   statements: Statements;
 }
 
+/** The SQLite handles of storages that opened their database themselves. */
+const ownDatabases = new WeakMap<SqlStorage, () => SqliteDatabase | undefined>();
+
+/**
+ * Tells `storage` the SQLite database under its Kysely, which it opened itself
+ * (`SqliteStorage`): statements in a group commit then run on that handle directly.
+ * Without it they go through Kysely, as they must for a caller's own Kysely.
+ */
+export function useOwnDatabase(
+  storage: SqlStorage,
+  database: () => SqliteDatabase | undefined,
+): void {
+  ownDatabases.set(storage, database);
+}
+
 /** An operation waiting for the next SQLite group commit. */
 interface Operation {
   work: (db: Kysely<any>) => Promise<unknown>;
   /** Several statements that must commit together (alone, they get a transaction). */
   atomic: boolean;
+  /** A single read: a batch of reads only runs without a transaction. */
+  read: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -810,7 +896,8 @@ const ROLLBACK_TO = CompiledQuery.raw("rollback to dewey_op");
 
 /**
  * Runs `batch` on the connection `db` and settles each operation (never throws). One
- * operation runs as it would alone; several share a transaction. A single statement that
+ * operation runs as it would alone, and so do reads when the batch holds nothing else
+ * (they need no write lock); otherwise the operations share a transaction. A single statement that
  * fails leaves SQLite's transaction open with its own changes undone, so no savepoint is
  * needed for it (an `atomic` operation gets one). When an operation fails, what ran before
  * it is committed at once (and settled), then the rest goes on in a new transaction: were
@@ -818,14 +905,17 @@ const ROLLBACK_TO = CompiledQuery.raw("rollback to dewey_op");
  * the operations it held fail with it.
  */
 async function runBatch(db: Kysely<any>, batch: Operation[]): Promise<void> {
-  if (batch.length === 1) {
-    const [operation] = batch;
-    try {
-      operation.resolve(
-        operation.atomic ? await inTransaction(db, operation.work) : await operation.work(db),
-      );
-    } catch (error) {
-      operation.reject(error);
+  if (batch.length === 1 || batch.every((operation) => operation.read)) {
+    // One operation runs as it would alone; reads need no write lock, so reads together
+    // run one after the other, each on its own snapshot, as they would alone.
+    for (const operation of batch) {
+      try {
+        operation.resolve(
+          operation.atomic ? await inTransaction(db, operation.work) : await operation.work(db),
+        );
+      } catch (error) {
+        operation.reject(error);
+      }
     }
     return;
   }
@@ -837,9 +927,9 @@ async function runBatch(db: Kysely<any>, batch: Operation[]): Promise<void> {
     held = [];
     open = false;
     try {
-      await db.executeQuery(COMMIT);
+      await runCompiled(db, COMMIT.sql, []);
     } catch (error) {
-      await db.executeQuery(ROLLBACK).catch(() => {});
+      await runCompiled(db, ROLLBACK.sql, []).catch(() => {});
       for (const { operation } of settled) operation.reject(error);
       return;
     }
@@ -848,7 +938,7 @@ async function runBatch(db: Kysely<any>, batch: Operation[]): Promise<void> {
   for (const operation of batch) {
     if (!open) {
       try {
-        await db.executeQuery(BEGIN);
+        await runCompiled(db, BEGIN.sql, []);
         open = true;
       } catch (error) {
         operation.reject(error);
@@ -857,13 +947,13 @@ async function runBatch(db: Kysely<any>, batch: Operation[]): Promise<void> {
     }
     try {
       if (operation.atomic) {
-        await db.executeQuery(SAVEPOINT);
+        await runCompiled(db, SAVEPOINT.sql, []);
         try {
           held.push({ operation, value: await operation.work(db) });
-          await db.executeQuery(RELEASE);
+          await runCompiled(db, RELEASE.sql, []);
         } catch (error) {
-          await db.executeQuery(ROLLBACK_TO).catch(() => {});
-          await db.executeQuery(RELEASE).catch(() => {});
+          await runCompiled(db, ROLLBACK_TO.sql, []).catch(() => {});
+          await runCompiled(db, RELEASE.sql, []).catch(() => {});
           throw error;
         }
       } else {
@@ -882,14 +972,14 @@ async function inTransaction<T>(
   db: Kysely<any>,
   work: (db: Kysely<any>) => Promise<T>,
 ): Promise<T> {
-  await db.executeQuery(BEGIN);
+  await runCompiled(db, BEGIN.sql, []);
   try {
     const result = await work(db);
-    await db.executeQuery(COMMIT);
+    await runCompiled(db, COMMIT.sql, []);
     return result;
   } catch (error) {
     // SQLite may have rolled back already (e.g. on a full disk); keep the first error.
-    await db.executeQuery(ROLLBACK).catch(() => {});
+    await runCompiled(db, ROLLBACK.sql, []).catch(() => {});
     throw error;
   }
 }

@@ -18,6 +18,7 @@ import {
   type SqliteDialectConfig,
   SqliteDriver,
 } from "kysely";
+import { openRuntimeSqlite } from "../../runtime/sqlite.ts";
 import { lockKey } from "./process_lock.ts";
 
 /** How to open the database; see `SqliteStorageOptions`. */
@@ -28,11 +29,21 @@ export interface SqliteSettings {
   busyTimeout: number;
 }
 
+/** A Kysely instance that opens the database on its first query, and that database. */
+export interface OpenedSqlite {
+  db: Kysely<any>;
+  /** The database handle, once the first query opened it. */
+  database(): SqliteDatabase | undefined;
+}
+
 /** A Kysely instance that opens the database on its first query. */
-export function openSqliteKysely({ path, synchronous, busyTimeout }: SqliteSettings): Kysely<any> {
-  return new Kysely<any>({
+export function openSqliteKysely(
+  { path, synchronous, busyTimeout }: SqliteSettings,
+): OpenedSqlite {
+  let opened: SqliteDatabase | undefined;
+  const db = new Kysely<any>({
     dialect: new DeweySqliteDialect(path, {
-      database: () => openDatabase(path),
+      database: async () => (opened = await openRuntimeSqlite(path)),
       async onCreateConnection(connection) {
         const pragma = (text: string) =>
           connection.executeQuery(CompiledQuery.raw(`pragma ${text}`));
@@ -43,9 +54,15 @@ export function openSqliteKysely({ path, synchronous, busyTimeout }: SqliteSetti
         // processes open it at once (seen under Bun): the busy handler does not cover it.
         await retryWhileBusy(() => pragma("journal_mode = wal"), busyTimeout);
         await pragma(`synchronous = ${synchronous}`);
+        // A queue rewrites the same few pages (queue leaf, index leaves) in every commit;
+        // checkpointing every 10,000 WAL pages instead of SQLite's 1,000 copies each hot
+        // page to the database file ten times less often (measured: drain +11 % with one
+        // worker, +28 % with four). The WAL file then stays at up to ~40 MB.
+        await pragma("wal_autocheckpoint = 10000");
       },
     }),
   });
+  return { db, database: () => opened };
 }
 
 /** Whether `error` is SQLite's "database is locked" (messages differ per runtime). */
@@ -66,13 +83,6 @@ async function retryWhileBusy<T>(operation: () => Promise<T>, seconds: number): 
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
-}
-
-/** Each runtime's SQLite module, imported only when a database is opened. */
-function openDatabase(path: string): Promise<SqliteDatabase> {
-  return "Bun" in globalThis
-    ? import("./sqlite_bun.ts").then(({ openBunSqlite }) => openBunSqlite(path))
-    : import("./sqlite_node.ts").then(({ openNodeSqlite }) => openNodeSqlite(path));
 }
 
 /** Kysely's SQLite dialect with {@linkcode DeweySqliteDriver}. */

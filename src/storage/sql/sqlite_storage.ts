@@ -6,7 +6,7 @@
  */
 
 import { openSqliteKysely } from "./sqlite_dialect.ts";
-import { SqlStorage } from "./sql_storage.ts";
+import { SqlStorage, useOwnDatabase } from "./sql_storage.ts";
 
 /**
  * Options for {@linkcode SqliteStorage}.
@@ -75,7 +75,10 @@ export class SqliteStorage extends SqlStorage {
     if (!(busyTimeout >= 0 && busyTimeout < Infinity)) {
       throw new RangeError(`busyTimeout must be a finite number of seconds, got ${busyTimeout}`);
     }
-    super({ db: openSqliteKysely({ path, synchronous, busyTimeout }), dialect: "sqlite" });
+    const opened = openSqliteKysely({ path, synchronous, busyTimeout });
+    super({ db: opened.db, dialect: "sqlite" });
+    // Opened here, so hot statements may skip Kysely's layers.
+    useOwnDatabase(this, opened.database);
   }
 
   /** Ends pending waits and closes the database. */

@@ -7,9 +7,49 @@
  */
 
 // deno-lint-ignore-file no-explicit-any -- Kysely<any>: the storage works on any schema type
-import { CompiledQuery, type Kysely, type QueryResult, type RawBuilder, sql } from "kysely";
+import {
+  CompiledQuery,
+  type Kysely,
+  type QueryResult,
+  type RawBuilder,
+  sql,
+  type SqliteDatabase,
+} from "kysely";
 import type { SqlDialect } from "./sql_storage.ts";
 import type { Tables } from "./tables.ts";
+
+/**
+ * The SQLite database under a connection-bound Kysely, for connections the storage holds
+ * (inside a group commit). Statements on such a connection call the driver's prepared
+ * statement directly: the same handle Kysely would use, without its per-query layers of
+ * promises, plugins and result freezing, which cost more than SQLite itself here.
+ */
+const rawDatabases = new WeakMap<object, SqliteDatabase>();
+
+/** Marks `db` (a Kysely bound to one connection we hold) as backed by `database`. */
+export function bindRawDatabase(db: Kysely<any>, database: SqliteDatabase): void {
+  rawDatabases.set(db, database);
+}
+
+/** Runs compiled SQL on `db`: directly on its SQLite handle when it has one. */
+export function runCompiled<R>(
+  db: Kysely<any>,
+  text: string,
+  parameters: readonly unknown[],
+): Promise<QueryResult<R>> {
+  const database = rawDatabases.get(db);
+  if (database === undefined) return db.executeQuery<R>(CompiledQuery.raw(text, [...parameters]));
+  try {
+    const statement = database.prepare(text);
+    if (statement.reader) {
+      return Promise.resolve({ rows: statement.all(parameters) as R[] });
+    }
+    const { changes } = statement.run(parameters);
+    return Promise.resolve({ rows: [], numAffectedRows: BigInt(changes) });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 /** One statement's SQL text, run with the parameters given in template order. */
 export class Statement<R = unknown> {
@@ -35,8 +75,17 @@ export class Statement<R = unknown> {
 
   /** Runs the statement on `db` (a connection or the pool) with `parameters`. */
   run(db: Kysely<any>, parameters: unknown[]): Promise<QueryResult<R>> {
-    return db.executeQuery<R>(CompiledQuery.raw(this.sql, parameters));
+    return runCompiled<R>(db, this.sql, parameters);
   }
+}
+
+/** A row `dequeue` leased. */
+export interface LeasedRow {
+  id: number | string;
+  priority: number;
+  lease_id: string;
+  data: string;
+  expired_leases: number;
 }
 
 /** Most distinct lease counts `extend` keeps a statement for. */
@@ -46,10 +95,18 @@ const EXTEND_SIZES = 32;
 export class Statements {
   /** `(priority, data)`. */
   readonly enqueue: Statement;
-  /** `(lease, leased_until)`; returns `data`. */
-  readonly dequeue: Statement<{ data: string }>;
+  /**
+   * `(lease prefix, leased_until, count)`; returns the leased rows, in no set order. Each
+   * lease id is the prefix, a colon and the row id.
+   */
+  readonly dequeue: Statement<LeasedRow>;
+  /** `dequeue` for one row, `(lease prefix, leased_until)`: SQLite runs `id = (…)` several
+   * times faster than `id in (…)`, which builds a temporary table. */
+  readonly dequeueOne: Statement<LeasedRow>;
   /** `(lease)`. */
   readonly ack: Statement;
+  /** `(key)`: deletes whether or not the entry has expired. */
+  readonly deleteKey: Statement;
   /** `(key, now)`; returns `value`. */
   readonly peekData: Statement<{ value: string }>;
   /** `(key, now)`; returns `found`. */
@@ -77,13 +134,21 @@ export class Statements {
       sql`
       insert into ${queue} (priority, data) values (${p(0)}, ${p(1)})`);
     // One statement, so the pick and the lease are atomic.
+    const idText = sql.raw(dialect === "postgres" ? "id::text" : "id");
     this.dequeue = new Statement(db, (p) =>
-      sql<{ data: string }>`
-      update ${queue} set lease_id = ${p(0)}, leased_until = ${p(1)}
+      sql<LeasedRow>`
+      update ${queue} set lease_id = ${p(0)} || ':' || ${idText}, leased_until = ${p(1)}
+      where id in (select id from ${queue} where lease_id is null
+        order by priority desc, id limit ${p(2)}${skipLocked})
+      returning id, priority, lease_id, data, expired_leases`);
+    this.dequeueOne = new Statement(db, (p) =>
+      sql<LeasedRow>`
+      update ${queue} set lease_id = ${p(0)} || ':' || ${idText}, leased_until = ${p(1)}
       where id = (select id from ${queue} where lease_id is null
         order by priority desc, id limit 1${skipLocked})
-      returning data`);
+      returning id, priority, lease_id, data, expired_leases`);
     this.ack = new Statement(db, (p) => sql`delete from ${queue} where lease_id = ${p(0)}`);
+    this.deleteKey = new Statement(db, (p) => sql`delete from ${kv} where key = ${p(0)}`);
     this.peekData = new Statement(db, (p) =>
       sql<{ value: string }>`
       select value from ${kv} where key = ${p(0)} and ${live(p(1))}`);

@@ -32,10 +32,12 @@ export class Waiters {
     return new Promise<void>((resolve) => {
       let done = false;
       let unwatch: (() => void) | undefined;
+      let trailing: ReturnType<typeof setTimeout> | undefined;
       const wake = (): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearTimeout(trailing);
         signal?.removeEventListener("abort", wake);
         this.#waiters.delete(wake);
         unwatch?.();
@@ -50,7 +52,13 @@ export class Waiters {
         const stop = await watch?.(wake);
         if (done) stop?.();
         else unwatch = stop;
-        if (!done && await ready()) wake();
+        if (!done && await ready()) return wake();
+        // The change that woke the previous wait may have been seen before its commit
+        // was published (see DataWaiters); a second look a moment later catches it.
+        if (stop === undefined || done) return;
+        trailing = setTimeout(() => {
+          ready().then((found) => found && wake(), wake);
+        }, TRAILING_CHECK_MS);
       })().catch(wake); // a failing database: let the caller's next dequeue report it
     });
   }
@@ -119,10 +127,12 @@ export class DataWaiters {
       let delay = schedule.first;
       const waits = this.#waiters.get(key) ?? new Set<Wait>();
       this.#waiters.set(key, waits);
+      let trailing: ReturnType<typeof setTimeout> | undefined;
       const settle = (): void => {
         done = true;
         clearTimeout(timer);
         clearTimeout(poll);
+        clearTimeout(trailing);
         waits.delete(wait);
         if (waits.size === 0 && this.#waiters.get(key) === waits) this.#waiters.delete(key);
         unwatch?.();
@@ -163,7 +173,18 @@ export class DataWaiters {
       });
       waits.add(wait);
       wait.recheck(); // at once, while the watch starts
-      watch?.(() => wait.recheck()).then((stop) => {
+      // A file change can be seen before its commit is: SQLite writes the frames (the
+      // events) before it publishes the commit in shared memory (no event). So a change
+      // also gets a trailing check, a moment later.
+      const changed = (): void => {
+        wait.recheck();
+        if (trailing !== undefined || done) return;
+        trailing = setTimeout(() => {
+          trailing = undefined;
+          wait.recheck();
+        }, TRAILING_CHECK_MS);
+      };
+      watch?.(changed).then((stop) => {
         if (stop === undefined) return;
         if (done) return stop();
         unwatch = stop;
@@ -175,6 +196,9 @@ export class DataWaiters {
     });
   }
 }
+
+/** Milliseconds after a file change before the check that catches a late-published commit. */
+const TRAILING_CHECK_MS = 10;
 
 interface Wait {
   finish(found: boolean): void;

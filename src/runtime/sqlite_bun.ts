@@ -27,12 +27,20 @@ export async function openBunSqlite(path: string): Promise<SqliteDatabase> {
     Database: new (path: string, options: { create: boolean }) => BunDatabase;
   };
   const db = new Database(path, { create: true });
+  // `columnNames` is worked out on every read: remember whether each statement is a reader.
+  const readers = new Map<string, boolean>();
   return {
     close: () => db.close(),
     prepare(sql) {
       const statement = db.query(sql);
+      let reader = readers.get(sql);
+      if (reader === undefined) {
+        if (readers.size >= 100) readers.clear();
+        reader = statement.columnNames.length > 0;
+        readers.set(sql, reader);
+      }
       return {
-        reader: statement.columnNames.length > 0,
+        reader,
         all: (parameters) => statement.all(...parameters),
         run: (parameters) => statement.run(...parameters),
         iterate: (parameters) => statement.iterate(...parameters),
