@@ -31,7 +31,7 @@ import {
   ResultGroup,
   type RevokeOptions,
 } from "./result.ts";
-import { checkRevoked, revoke, revokeKey, revokeTaskKey } from "./revocation.ts";
+import { checkRevoked, revocationKeys, revoke, revokeKey, revokeTaskKey } from "./revocation.ts";
 import { Signal, SignalBus, type SignalHandler, type SignalName } from "./signals.ts";
 import { readEvents } from "./events/reader.ts";
 import type { DeweyEvent, EventsOptions } from "./events/types.ts";
@@ -280,6 +280,8 @@ export class Dewey {
   readonly #shutdownHooks: LifecycleHook[] = [];
   readonly #inFlight = new Set<Task>();
   readonly #leases = new WeakMap<Task, { storage: Storage; lease: string }>();
+  /** Revocation key values read with a dequeued task's lease, until its check uses them. */
+  readonly #watched = new WeakMap<Task, Map<string, string | undefined>>();
   readonly #ackingListeners = new Set<(task: Task) => void>();
   readonly #lockNames = new Set<string>();
   readonly #executor: Executor;
@@ -550,7 +552,11 @@ export class Dewey {
     if (this.#immediate) {
       await this.#executor.execute(task, new Date(now));
     } else {
-      await this.storage.enqueue(await this.serialize(task), task.priority);
+      await this.storage.enqueue(
+        await this.serialize(task),
+        task.priority,
+        revocationKeys(task.id, task.name),
+      );
     }
   }
 
@@ -577,7 +583,11 @@ export class Dewey {
     for (const task of due) {
       resolveDeadline(task, now);
       await this.#signals.emit(Signal.ENQUEUED, task);
-      items.push({ data: await this.serialize(task), priority: task.priority });
+      items.push({
+        data: await this.serialize(task),
+        priority: task.priority,
+        watch: revocationKeys(task.id, task.name),
+      });
     }
     if (items.length) await this.storage.enqueueMany(items);
     return new ResultGroup(handles);
@@ -1005,9 +1015,11 @@ export class Dewey {
   /**
    * @internal Leases up to `count` messages in one storage call and decodes them (the
    * consumer fills its free worker slots with it). Messages that cannot be decoded, or
-   * whose lease expired more than `maxLeaseExpiries` times, go to dead letter.
+   * whose lease expired more than `maxLeaseExpiries` times, go to dead letter. With
+   * `runNow` (the caller executes each task at once), the revocation check uses the values
+   * the storage read with the lease instead of reading them again.
    */
-  async dequeueMany(count: number): Promise<Task[]> {
+  async dequeueMany(count: number, options: { runNow?: boolean } = {}): Promise<Task[]> {
     const storage = this.storage;
     const tasks: Task[] = [];
     while (tasks.length < count) {
@@ -1015,7 +1027,7 @@ export class Dewey {
       if (batch.length === 0) break;
       for (const [index, leased] of batch.entries()) {
         try {
-          const task = await this.#take(storage, leased);
+          const task = await this.#take(storage, leased, options.runNow === true);
           if (task) tasks.push(task);
         } catch (error) {
           // The storage or the signer failed: give back what is not decoded yet.
@@ -1031,7 +1043,11 @@ export class Dewey {
   }
 
   /** One leased message as a task, or `undefined` when it went to dead letter. */
-  async #take(storage: Storage, leased: LeasedMessage): Promise<Task | undefined> {
+  async #take(
+    storage: Storage,
+    leased: LeasedMessage,
+    runNow: boolean,
+  ): Promise<Task | undefined> {
     if (this.atMostOnce) await storage.ack(leased.lease);
     let reason: string | undefined;
     let task: Task | undefined;
@@ -1052,6 +1068,8 @@ export class Dewey {
       return undefined;
     }
     if (!this.atMostOnce) this.#leases.set(task!, { storage, lease: leased.lease });
+    // Values read with the lease stand for a read at execution only when it starts now.
+    if (runNow && leased.watched) this.#watched.set(task!, leased.watched);
     return task;
   }
 
@@ -1255,6 +1273,11 @@ export class Dewey {
       scheduleTask: (task) => dewey.#scheduleTask(task),
       report: (message, error) => dewey.#logger.error(message, error),
       durably: (write) => dewey.#durably(write),
+      takeWatched: (task) => {
+        const watched = dewey.#watched.get(task);
+        dewey.#watched.delete(task);
+        return watched;
+      },
       takeLease: (task) => {
         const lease = dewey.#leases.get(task);
         if (!lease) return undefined;

@@ -139,6 +139,11 @@ export interface ExecutionHost {
    */
   takeLease(task: Task): TaskLease | undefined;
   /**
+   * The values of a dequeued task's revocation keys that the storage read with its lease
+   * (once: later calls return `undefined`); `undefined` when it read none.
+   */
+  takeWatched(task: Task): Map<string, string | undefined> | undefined;
+  /**
    * Runs a write that records a finished task (its result and ack, a retry, a follow-up):
    * under a consumer it is retried through a storage outage, so a task that ran is not
    * lost or run again for a failed write; elsewhere it runs once.
@@ -247,7 +252,7 @@ export class Executor {
 
   async #isRevoked(task: Task, at: number): Promise<boolean> {
     const storage = this.#host.storage;
-    return await checkTaskRevoked(storage, task.id, task.name, at);
+    return await checkTaskRevoked(storage, task.id, task.name, at, this.#host.takeWatched(task));
   }
 
   async #run(task: Task, at: number): Promise<unknown> {

@@ -63,9 +63,18 @@ export async function checkRevoked(
 }
 
 /**
+ * The keys a task's revocation check reads (by id, by name): enqueued as the message's
+ * watch keys, so a storage can read them with the lease.
+ */
+export function revocationKeys(id: string, name: string): string[] {
+  return [revokeKey(id), revokeTaskKey(name)];
+}
+
+/**
  * Whether a task is revoked at `at`, by its id or else by its name, consuming a `once`
  * revocation and clearing a passed `until` as {@linkcode checkRevoked} does, in that
- * order. Both keys are read at once: one round trip on backends that pipeline, where two
+ * order. `watched` holds the values a storage read with the task's lease; without both
+ * keys there, both are read at once: one round trip on backends that pipeline, where two
  * checks one after the other cost two (this runs before every task).
  */
 export async function checkTaskRevoked(
@@ -73,10 +82,13 @@ export async function checkTaskRevoked(
   id: string,
   name: string,
   at: number,
+  watched?: Map<string, string | undefined>,
 ): Promise<boolean> {
   const byId = revokeKey(id);
   const byName = revokeTaskKey(name);
-  const [idRaw, nameRaw] = await Promise.all([storage.peekData(byId), storage.peekData(byName)]);
+  const [idRaw, nameRaw] = watched?.has(byId) && watched.has(byName)
+    ? [watched.get(byId), watched.get(byName)]
+    : await Promise.all([storage.peekData(byId), storage.peekData(byName)]);
   return await applyRevocation(storage, byId, idRaw, at, false) ||
     await applyRevocation(storage, byName, nameRaw, at, false);
 }

@@ -48,6 +48,38 @@ describe("Consumer", () => {
     assert.equal(lines.at(-1), "Dewey consumer stopped");
   });
 
+  it("checks revocation with the values read with the lease, not with reads of its own", async () => {
+    const reads: string[] = [];
+    class CountingStorage extends MemoryStorage {
+      override peekData(key: string): Promise<string | undefined> {
+        reads.push(key);
+        return super.peekData(key);
+      }
+    }
+    const dewey = new Dewey({ name: "c-watch", storage: new CountingStorage(), logger: quiet });
+    const echo = dewey.task("echo", (s: string) => s);
+    const other = dewey.task("other", (s: string) => s);
+    const revoked = await echo("revoked by id");
+    await revoked.revoke();
+    await other.revoke({ once: true });
+    const skipped = await other("revoked by name");
+    const runs = await echo("runs");
+    const { consumer } = consumerFor(dewey);
+    const running = consumer.run();
+    assert.equal(await runs.get({ blocking: true, timeout: 5 }), "runs");
+    consumer.stop();
+    await running;
+    assert.equal(consumer.tasksDone, 3);
+    assert.equal(await revoked.get(), undefined);
+    assert.equal(await skipped.get(), undefined);
+    assert.equal(await dewey.isRevoked(revoked.id), false); // once: consumed by the check
+    assert.equal(await other.isRevoked(), false);
+    assert.deepEqual(reads.filter((key) => key.startsWith("~r")), [
+      `~r:${revoked.id}`,
+      "~rt:other",
+    ]); // only the two isRevoked calls above
+  });
+
   it("moves due scheduled tasks to the queue", async () => {
     const dewey = new Dewey({ name: "c2", logger: quiet });
     const echo = dewey.task("echo", (s: string) => s);

@@ -655,6 +655,23 @@ describe("revocation", () => {
     assert.equal(await result.get(), 1);
   });
 
+  it("a revoke between dequeue() and execute() applies (checked at execution)", async () => {
+    // MemoryStorage reads the revocation keys with the lease; a task dequeued by hand may
+    // run later, so its check reads them again when it executes.
+    const { dewey, drain } = setup();
+    const work = dewey.task("work", () => "ran");
+    const byId = await work();
+    await work();
+    const [first] = await next(dewey);
+    const [second] = await next(dewey);
+    await byId.revoke();
+    await work.revoke({ once: true });
+    drain();
+    assert.equal(await dewey.execute(first), undefined);
+    assert.equal(await dewey.execute(second), undefined);
+    assert.deepEqual(drain(), ["revoked", "revoked"]);
+  });
+
   it("Result.restore() undoes a revoke", async () => {
     const { dewey } = setup();
     const work = dewey.task("work", () => "ran");

@@ -22,6 +22,11 @@ export interface ConformanceOptions {
   create(name: string): Promise<Storage> | Storage;
   /** Optional cleanup after each test, e.g. `flushAll` and `close`. */
   destroy?(storage: Storage): Promise<void> | void;
+  /**
+   * Whether the storage reads watch keys with a lease (`LeasedMessage.watched`); when not,
+   * the suite checks that it never returns them.
+   */
+  watchesKeys?: boolean;
 }
 
 /** Instance name of every test except the namespace-isolation ones. */
@@ -411,6 +416,64 @@ export function storageConformance(label: string, options: ConformanceOptions): 
         await s.ack(leased.lease, { put: { key: "t1", value: "new" }, delete: ["absent"] });
         assert.equal(await s.peekData("t1"), "new");
         assert.equal(await s.resultCount(), 1);
+      });
+    });
+
+    describe(options.watchesKeys ? "watch keys" : "watch keys (not read)", () => {
+      /** What a lease read of the watch keys must return: the values, or nothing. */
+      const expected = (entries: [string, string | undefined][]) =>
+        options.watchesKeys ? new Map(entries) : undefined;
+
+      test("a lease returns the watch keys' values; a message without any returns none", async (s) => {
+        await s.putData("set", "1");
+        await s.enqueue("watching", 1, ["set", "unset"]);
+        await s.enqueue("plain", 0);
+        const watching = await mustDequeue(s);
+        assert.equal(watching.data, "watching");
+        assert.deepEqual(watching.watched, expected([["set", "1"], ["unset", undefined]]));
+        const plain = await mustDequeue(s);
+        assert.equal(plain.data, "plain");
+        assert.equal(plain.watched, undefined);
+        await s.ack(watching.lease);
+        await s.ack(plain.lease);
+      });
+
+      test("enqueueMany keeps each item's watch keys; values are read at lease time", async (s) => {
+        await s.enqueueMany([
+          { data: "a", priority: 0, watch: ["k1"] },
+          { data: "b", priority: 0 },
+          { data: "c", priority: 0, watch: ["k1", "k2"] },
+        ]);
+        await s.putData("k1", "one");
+        await s.putData("k2", "two");
+        const leased = await s.dequeueMany(3, 30);
+        assert.deepEqual(leased.map((m) => [m.data, m.watched]), [
+          ["a", expected([["k1", "one"]])],
+          ["b", undefined],
+          ["c", expected([["k1", "one"], ["k2", "two"]])],
+        ]);
+      });
+
+      test("released and expired leases keep the watch keys", async (s) => {
+        await s.enqueue("m", 0, ["flag"]);
+        await s.release((await mustDequeue(s)).lease);
+        await s.putData("flag", "up");
+        const second = await mustDequeue(s, 30, 1_000);
+        assert.deepEqual(second.watched, expected([["flag", "up"]]));
+        assert.equal(await s.requeueExpired(LATER), 1);
+        await s.deleteData("flag");
+        const third = await mustDequeue(s);
+        assert.deepEqual(third.watched, expected([["flag", undefined]]));
+        await s.ack(third.lease);
+        assert.equal(await s.queueSize() + await s.leasedCount(), 0);
+      });
+
+      test("keys with colons, digits and characters beyond ASCII", async (s) => {
+        const keys = ["12:34", "ключ", "😀:x", "", "a\nb"];
+        for (const [i, key] of keys.entries()) await s.putData(key, `v${i}`);
+        await s.enqueue("m", 0, keys);
+        const leased = await mustDequeue(s);
+        assert.deepEqual(leased.watched, expected(keys.map((key, i) => [key, `v${i}`])));
       });
     });
 

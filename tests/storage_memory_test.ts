@@ -12,6 +12,7 @@ storageConformance("MemoryStorage", {
     return storage;
   },
   destroy: (storage) => storage.close(),
+  watchesKeys: true,
 });
 
 /** A storage on a clock the test moves by hand. */

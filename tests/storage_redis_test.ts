@@ -78,6 +78,7 @@ for (const transport of ["tcp", "rest"] as const) {
       await storage.flushAll();
       await storage.close();
     },
+    watchesKeys: true,
   });
 }
 
@@ -572,6 +573,42 @@ describe("RedisStorage specifics", () => {
         await a.close();
         await b.flushAll();
         await b.close();
+      }
+    });
+  });
+
+  describe("watch keys", () => {
+    it("live while their message does: release and expiry keep them, ack and flushQueue remove them", async () => {
+      const { raw } = await servers();
+      const storage = await storageFor("tcp", "watch_keys");
+      const watch = `${storage.prefix}watch`;
+      try {
+        await storage.enqueue("a", 0, ["x"]);
+        await storage.enqueueMany([{ data: "b", priority: 0, watch: ["y"] }, {
+          data: "c",
+          priority: 0,
+        }]);
+        assert.equal(await raw.hlen(watch), 2); // c has none
+        const [a, b] = await storage.dequeueMany(2, 30);
+        await storage.release(b.lease);
+        assert.equal(await raw.hlen(watch), 2);
+        await storage.ack(a.lease);
+        assert.equal(await raw.hlen(watch), 1);
+        // A message whose lease expired keeps its keys, and its ack removes them.
+        await storage.dequeue(30, 1_000);
+        assert.equal(await storage.requeueExpired(10 ** 13), 1);
+        const again = await storage.dequeue(30);
+        assert.equal(again?.data, "b");
+        assert.deepEqual(again?.watched, new Map([["y", undefined]]));
+        assert.equal(again?.expiredLeases, 1);
+        await storage.ack(again!.lease);
+        assert.equal(await raw.hlen(watch), 0);
+        await storage.enqueue("d", 0, ["z"]);
+        await storage.flushQueue();
+        assert.equal(await raw.exists(watch), 0);
+      } finally {
+        await storage.flushAll();
+        await storage.close();
       }
     });
   });

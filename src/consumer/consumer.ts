@@ -266,36 +266,70 @@ export class Consumer {
     });
   }
 
-  /** Takes tasks while a slot is free; waits (or polls with backoff) when the queue is empty. */
+  /**
+   * Takes tasks while a slot is free; waits (or polls with backoff) when the queue is empty.
+   * Slots that free up while a dequeue is in flight get a dequeue of their own at once
+   * instead of waiting for it: with a remote storage, several round trips then overlap, and
+   * the consumer works while the storage answers. Together the dequeues never lease more
+   * messages than there are free slots.
+   */
   async #fetchLoop(runner: TaskRunner): Promise<void> {
     const { delay: initialDelay, maxDelay, backoff, workers } = this.options;
     let delay = initialDelay;
+    const claims = new Set<Promise<unknown>>();
     while (!this.#stopping) {
-      if (this.#busy.size >= workers) {
+      const free = workers - this.#busy.size - this.#claiming;
+      if (free <= 0) {
         await new Promise<void>((resolve) => (this.#wakeFetcher = resolve));
         continue;
       }
-      let tasks: Task[];
-      try {
-        // Every free slot is filled with one storage call.
-        tasks = await this.dewey.dequeueMany(workers - this.#busy.size);
+      const claim = this.#claim(runner, free);
+      claims.add(claim);
+      claim.finally(() => claims.delete(claim));
+      // Whichever comes first: this dequeue's outcome, or a slot freed meanwhile.
+      const slotFreed = new Promise<"slot freed">((resolve) => {
+        this.#wakeFetcher = () => resolve("slot freed");
+      });
+      const outcome = await Promise.race([claim, slotFreed]);
+      if (outcome === "slot freed") continue;
+      if (outcome === "took") {
         this.#storageState(undefined);
-      } catch (error) {
-        this.#storageState(error);
-        await sleep(delay, this.#stopRequested.signal);
-        delay = Math.min(delay * backoff, maxDelay);
-        continue;
-      }
-      if (tasks.length > 0) {
         delay = initialDelay;
-        for (const task of tasks) this.#launch(runner, task);
         continue;
       }
-      const wait = Math.min(delay, maxDelay);
-      const storage = this.dewey.storage;
-      if (storage.waitForMessage) await storage.waitForMessage(wait, this.#stopRequested.signal);
-      else await sleep(wait, this.#stopRequested.signal);
+      if (outcome === "empty") {
+        this.#storageState(undefined);
+        const wait = Math.min(delay, maxDelay);
+        const storage = this.dewey.storage;
+        if (storage.waitForMessage) await storage.waitForMessage(wait, this.#stopRequested.signal);
+        else await sleep(wait, this.#stopRequested.signal);
+      } else {
+        this.#storageState(outcome.error);
+        await sleep(delay, this.#stopRequested.signal);
+      }
       delay = Math.min(delay * backoff, maxDelay);
+    }
+    // Tasks leased by a dequeue still in flight run before the consumer drains.
+    await Promise.all(claims);
+  }
+
+  /** Slots a dequeue in flight is filling. */
+  #claiming = 0;
+
+  /** Leases up to `count` tasks in one storage call and launches them. */
+  async #claim(
+    runner: TaskRunner,
+    count: number,
+  ): Promise<"took" | "empty" | { error: unknown }> {
+    this.#claiming += count;
+    try {
+      const tasks = await this.dewey.dequeueMany(count, { runNow: true });
+      this.#claiming -= count;
+      for (const task of tasks) this.#launch(runner, task);
+      return tasks.length > 0 ? "took" : "empty";
+    } catch (error) {
+      this.#claiming -= count;
+      return { error };
     }
   }
 

@@ -90,10 +90,10 @@ export class MemoryStorage implements Storage {
   // --- queue ---------------------------------------------------------------------------
 
   /** Adds a message; larger `priority` first, FIFO among equals. */
-  enqueue(data: string, priority: number): Promise<void> {
+  enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
     return settle(() => {
       requireFinite("priority", priority);
-      this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0 });
+      this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0, watch });
       this.#wakeMessageWaiters();
     });
   }
@@ -102,8 +102,8 @@ export class MemoryStorage implements Storage {
   enqueueMany(items: QueueItem[]): Promise<void> {
     return settle(() => {
       for (const item of items) requireFinite("priority", item.priority);
-      for (const { data, priority } of items) {
-        this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0 });
+      for (const { data, priority, watch } of items) {
+        this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0, watch });
       }
       if (items.length > 0) this.#wakeMessageWaiters();
     });
@@ -130,7 +130,15 @@ export class MemoryStorage implements Storage {
         if (message === undefined) break;
         const lease = crypto.randomUUID();
         this.#leases.set(lease, { message, deadline: now + visibility * 1000 });
-        leased.push({ data: message.data, lease, expiredLeases: message.expiredLeases });
+        const taken: LeasedMessage = {
+          data: message.data,
+          lease,
+          expiredLeases: message.expiredLeases,
+        };
+        if (message.watch?.length) {
+          taken.watched = new Map(message.watch.map((key) => [key, this.#liveData(key)]));
+        }
+        leased.push(taken);
       }
       return leased;
     });
@@ -470,6 +478,7 @@ export class MemoryStorage implements Storage {
         priority: 0,
         sequence: this.#sequence++,
         expiredLeases: 0,
+        watch: undefined,
       });
       this.#wakeMessageWaiters();
       return true;
@@ -520,6 +529,8 @@ interface QueuedMessage {
   sequence: number;
   /** Leases of this message that expired and were requeued. */
   expiredLeases: number;
+  /** Keys whose values a lease hands back. */
+  watch: string[] | undefined;
 }
 
 interface Lease {

@@ -38,6 +38,13 @@ export interface LeasedMessage {
    * does not count. The consumer dead-letters a message that keeps killing its consumer.
    */
   expiredLeases: number;
+  /**
+   * The values of the message's watch keys ({@linkcode QueueItem.watch}) read in the same
+   * atomic step as the lease: `undefined` for a key without a live value. Absent when the
+   * storage does not read watch keys, or the message has none; the reader then reads them
+   * itself. The consumer's revocation check uses it to save a round trip per task.
+   */
+  watched?: Map<string, string | undefined>;
 }
 
 /**
@@ -59,6 +66,11 @@ export interface QueueItem {
   data: string;
   /** Larger runs first; ties run in enqueue order. */
   priority: number;
+  /**
+   * Key/value keys whose values a storage may read while leasing the message and hand
+   * back as {@linkcode LeasedMessage.watched}. Storages that do not read them ignore them.
+   */
+  watch?: string[];
 }
 
 /**
@@ -138,8 +150,11 @@ export interface Storage {
   bind(name: string): void;
 
   // --- queue ---------------------------------------------------------------------------
-  /** Adds a message; larger `priority` is dequeued first, FIFO among equals. */
-  enqueue(data: string, priority: number): Promise<void>;
+  /**
+   * Adds a message; larger `priority` is dequeued first, FIFO among equals. `watch` as in
+   * {@linkcode QueueItem.watch}.
+   */
+  enqueue(data: string, priority: number, watch?: string[]): Promise<void>;
   /** Adds several messages in one round trip where the backend allows. */
   enqueueMany(items: QueueItem[]): Promise<void>;
   /**

@@ -147,9 +147,9 @@ export class RedisStorage implements Storage {
   // --- queue ---------------------------------------------------------------------------
 
   /** Adds a message (one script: sequence number, sorted-set entry, wake-up token). */
-  async enqueue(data: string, priority: number): Promise<void> {
+  async enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
     requireFinite("priority", priority);
-    await this.#run("enqueue", [score(priority), data]);
+    await this.#run("enqueue", [score(priority), data, encodeWatch(watch)]);
   }
 
   /** Adds several messages in order, in one round trip (a pipeline of scripts when large). */
@@ -159,9 +159,10 @@ export class RedisStorage implements Storage {
     const batches: RedisArg[][] = [];
     for (let start = 0; start < items.length; start += ENQUEUE_BATCH) {
       batches.push(
-        items.slice(start, start + ENQUEUE_BATCH).flatMap(({ data, priority }) => [
+        items.slice(start, start + ENQUEUE_BATCH).flatMap(({ data, priority, watch }) => [
           score(priority),
           data,
+          encodeWatch(watch),
         ]),
       );
     }
@@ -201,12 +202,24 @@ export class RedisStorage implements Storage {
       await this.#run("dequeue", [take, now + visibility * 1000, crypto.randomUUID()]),
     );
     const leased: LeasedMessage[] = [];
-    for (let i = 0; i < reply.length; i += 3) {
-      leased.push({
+    for (let i = 0; i < reply.length;) {
+      const message: LeasedMessage = {
         lease: reply[i],
         data: reply[i + 1].slice(SEQUENCE_DIGITS),
         expiredLeases: Number(reply[i + 2]),
-      });
+      };
+      const watchedKeys = Number(reply[i + 3]);
+      i += 4;
+      if (watchedKeys > 0) {
+        // Each value comes as "=value", or "" when the key holds none.
+        message.watched = new Map();
+        const end = i + 2 * watchedKeys;
+        for (; i < end; i += 2) {
+          const value = reply[i + 1];
+          message.watched.set(reply[i], value === "" ? undefined : value.slice(1));
+        }
+      }
+      leased.push(message);
     }
     return leased;
   }
@@ -458,6 +471,30 @@ function prefixFor(name: string): string {
 /** Sorted-set score of a priority: ascending scores pop first, so larger priorities do. */
 function score(priority: number): string {
   return String(-priority || 0); // `|| 0` turns -0 into 0
+}
+
+/** Watch keys as the scripts read them: `<UTF-8 bytes>:<key>` each; "" for none. */
+function encodeWatch(keys: string[] | undefined): string {
+  if (keys === undefined) return "";
+  let encoded = "";
+  for (const key of keys) encoded += `${utf8Length(key)}:${key}`;
+  return encoded;
+}
+
+/** Bytes of `text` in UTF-8 (as Redis stores it), without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    const next = text.charCodeAt(i + 1);
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+      bytes += 2; // a surrogate pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else bytes += 2; // 3 bytes; a lone surrogate is sent as U+FFFD, also 3
+  }
+  return bytes;
 }
 
 function stripSequence(member: string): string {

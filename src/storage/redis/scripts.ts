@@ -10,6 +10,8 @@
  * - `leases` zset (lease → deadline ms), `leased` hash (lease → "score member", with a
  *   leading `!` when the message is in `expired`), `expired` hash (sequence number →
  *   times its lease expired; most messages never appear in it);
+ * - `watch` hash (sequence number → the message's watch keys, each as `<bytes>:<key>`):
+ *   the keys whose values a lease reads and returns with the message;
  * - `notify` list: wake-up tokens for blocked consumers (at most {@linkcode WAKE_TOKENS});
  * - `schedule` zset: score eta, member = 16-digit sequence number + message;
  * - `k:<key>` strings (key/value, with PX expiry), indexed by the `kvs` set (keys without
@@ -129,6 +131,19 @@ local function flush_index(index, prefix)
   end
   redis.call('DEL', index)
 end
+local function watch_read(encoded)
+  -- '<bytes>:<key>' repeated; returns count, then key and '=' .. value or '' when absent.
+  local out, at = {}, 1
+  while at <= #encoded do
+    local colon = string.find(encoded, ':', at, true)
+    local key = string.sub(encoded, colon + 1, colon + tonumber(string.sub(encoded, at, colon - 1)))
+    at = colon + #key + 1
+    local value = redis.call('GET', P .. 'k:' .. key)
+    out[#out + 1] = key
+    if value then out[#out + 1] = '=' .. value else out[#out + 1] = '' end
+  end
+  return out
+end
 local function split_leased(v)
   local from = 1
   if string.byte(v, 1) == 33 then from = 2 end -- '!': the message is in 'expired'
@@ -138,33 +153,40 @@ end
 `;
 
 const SOURCES = {
-  /** ARGV: score, message. */
+  /** ARGV: score, message, watch keys (encoded) or "". */
   enqueue: `
-local n = redis.call('INCR', P .. 'seq')
-redis.call('ZADD', P .. 'queue', ARGV[1], id16(n) .. ARGV[2])
+local n = id16(redis.call('INCR', P .. 'seq'))
+redis.call('ZADD', P .. 'queue', ARGV[1], n .. ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', P .. 'watch', n, ARGV[3]) end
 wake_consumers(1)
 return 1`,
 
-  /** ARGV: score, message, score, message, … */
+  /** ARGV: score, message, watch keys or "", score, message, watch keys or "", … */
   enqueueMany: `
-local count = #ARGV / 2
+local count = #ARGV / 3
 local first = redis.call('INCRBY', P .. 'seq', count) - count + 1
 local queue = P .. 'queue'
-local batch = {}
+local batch, watch = {}, {}
 for i = 1, count do
-  batch[#batch + 1] = ARGV[2 * i - 1]
-  batch[#batch + 1] = id16(first + i - 1) .. ARGV[2 * i]
-  if #batch >= 1000 then
+  local n = id16(first + i - 1)
+  batch[#batch + 1] = ARGV[3 * i - 2]
+  batch[#batch + 1] = n .. ARGV[3 * i - 1]
+  if ARGV[3 * i] ~= '' then
+    watch[#watch + 1] = n
+    watch[#watch + 1] = ARGV[3 * i]
+  end
+  if #batch >= 1000 or i == count then -- unpack has a limit of a few thousand
     redis.call('ZADD', queue, unpack(batch))
-    batch = {}
+    if #watch > 0 then redis.call('HSET', P .. 'watch', unpack(watch)) end
+    batch, watch = {}, {}
   end
 end
-if #batch > 0 then redis.call('ZADD', queue, unpack(batch)) end
 wake_consumers(count)
 return count`,
 
   /**
-   * ARGV: count, deadline ms, lease token base. Returns lease, member, expiries per message.
+   * ARGV: count, deadline ms, lease token base. Returns per message: lease, member,
+   * expiries, the number of watch keys, then each watch key and `=value` or "" (absent).
    * One ZADD and one HSET for the whole batch; `expired` is read only when it exists.
    */
   dequeue: `
@@ -178,6 +200,9 @@ for i = 1, #popped, 2 do
   local lease = ARGV[3] .. '.' .. ((i + 1) / 2)
   local n = '0'
   if any_expired then n = redis.call('HGET', expired, string.sub(member, 1, 16)) or '0' end
+  local watch = redis.call('HGET', P .. 'watch', string.sub(member, 1, 16))
+  local watched = {}
+  if watch then watched = watch_read(watch) end
   local mark = ''
   if n ~= '0' then mark = '!' end
   deadlines[#deadlines + 1] = ARGV[2]
@@ -187,6 +212,8 @@ for i = 1, #popped, 2 do
   out[#out + 1] = lease
   out[#out + 1] = member
   out[#out + 1] = n
+  out[#out + 1] = #watched / 2
+  for j = 1, #watched do out[#out + 1] = watched[j] end
   if #leased >= 1000 or i + 1 == #popped then -- unpack has a limit of a few thousand
     redis.call('ZADD', P .. 'leases', unpack(deadlines))
     redis.call('HSET', P .. 'leased', unpack(leased))
@@ -205,10 +232,10 @@ local v = redis.call('HGET', leased, ARGV[1])
 if v then
   redis.call('HDEL', leased, ARGV[1])
   redis.call('ZREM', P .. 'leases', ARGV[1])
-  if string.byte(v, 1) == 33 then
-    local _, member = split_leased(v)
-    redis.call('HDEL', P .. 'expired', string.sub(member, 1, 16))
-  end
+  local _, member = split_leased(v)
+  local n = string.sub(member, 1, 16)
+  redis.call('HDEL', P .. 'watch', n)
+  if string.byte(v, 1) == 33 then redis.call('HDEL', P .. 'expired', n) end
 end
 if ARGV[2] == '1' then kv_put(ARGV[3], ARGV[4], ARGV[5]) end
 for i = 6, #ARGV do kv_delete(ARGV[i]) end
@@ -267,7 +294,8 @@ redis.call('DEL', P .. 'notify')
 return 0`,
 
   flushQueue: `
-redis.call('DEL', P .. 'queue', P .. 'leases', P .. 'leased', P .. 'expired', P .. 'notify')
+redis.call('DEL', P .. 'queue', P .. 'leases', P .. 'leased', P .. 'expired', P .. 'notify',
+  P .. 'watch')
 return 1`,
 
   /** ARGV: eta ms, message. */
@@ -404,7 +432,7 @@ return n`,
 kv_flush()
 flush_index(P .. 'counters', P .. 'c:')
 redis.call('DEL', P .. 'seq', P .. 'queue', P .. 'leases', P .. 'leased', P .. 'expired',
-  P .. 'notify', P .. 'schedule', P .. 'dead', P .. 'dead:data', P .. 'dead:reason')
+  P .. 'watch', P .. 'notify', P .. 'schedule', P .. 'dead', P .. 'dead:data', P .. 'dead:reason')
 return 1`,
 
   /**
