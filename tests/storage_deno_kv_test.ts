@@ -2,8 +2,9 @@
  * DenoKvStorage: the conformance suite on a temporary KV file (under Deno through
  * `Deno.openKv(path)`, under Bun through `@deno/kv`'s `openKv`), the same suite run by
  * Node through `@deno/kv`, and what is particular to KV: its size limits, claims by two
- * connections to one file, files shared between Deno and Bun, lazy expiry, and the error
- * where `Deno.openKv` is missing.
+ * connections to one file, files shared between Deno and Bun, lazy expiry, watch keys
+ * (records from before them, reads in batches, keys left out when they do not fit), and
+ * the error where `Deno.openKv` is missing.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -14,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openKv } from "@deno/kv";
-import { type DenoKvLike, DenoKvStorage } from "../deno_kv.ts";
+import { type DenoKvLike, DenoKvStorage, type KvKey } from "../deno_kv.ts";
 import { storageConformance } from "./storage_conformance.ts";
 
 const isBun = "Bun" in globalThis;
@@ -76,6 +77,7 @@ storageConformance(isBun ? "DenoKvStorage (@deno/kv on Bun)" : "DenoKvStorage (D
     return storage;
   },
   destroy: (storage) => storage.close(),
+  watchesKeys: true,
 });
 
 /** Runs `command args…` to its end; its exit code and output. */
@@ -356,6 +358,118 @@ describe("DenoKvStorage on KV", () => {
     }
   });
 
+  it("dequeues records stored before watch keys existed, without watched", async () => {
+    const path = freshPath();
+    const kv = await openFile(path);
+    const s = new DenoKvStorage({ kv });
+    s.bind("app");
+    try {
+      // As the code before watch keys wrote them: a waiting message and a lease, no "w".
+      const bytes = (text: string) => new TextEncoder().encode(text);
+      const origin = "0123456789abcdef";
+      await kv.atomic()
+        .set(["dewey", "app", "q", 0, 1, origin], bytes('{"x":0}\nwaiting'))
+        .set(
+          ["dewey", "app", "l", "old-lease"],
+          bytes(`{"q":[0,2,"${origin}"],"t":1000,"x":0}\nleased`),
+        )
+        .commit();
+      const waiting = await s.dequeue(30);
+      // Exactly these fields: no `watched`.
+      assert.deepEqual(waiting, { data: "waiting", lease: waiting?.lease, expiredLeases: 0 });
+      assert.equal(await s.requeueExpired(1000), 1);
+      const requeued = await s.dequeue(30);
+      assert.deepEqual(requeued, { data: "leased", lease: requeued?.lease, expiredLeases: 1 });
+      await s.ack(waiting!.lease);
+      await s.ack(requeued!.lease);
+      assert.equal(await s.queueSize() + await s.leasedCount(), 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("reads watch keys after the claim, ten per getMany, expiry as peekData", async () => {
+    let now = Date.now();
+    const kv = counting(await openFile(freshPath()));
+    const s = new DenoKvStorage({ kv, clock: () => now });
+    try {
+      await s.putData("~rt:work", "by name");
+      await s.putData("short", "lived", 10);
+      const ids = Array.from({ length: 12 }, (_, n) => `~r:${n}`);
+      await s.putData(ids[3], "revoked");
+      await s.enqueueMany(
+        ids.map((id, n) => ({ data: `m${n}`, priority: 0, watch: [id, "~rt:work"] })),
+      );
+      await s.enqueue("expiring", -1, ["short"]);
+      now += 10_000;
+      kv.log = [];
+      const leased = await s.dequeueMany(13, 30);
+      // Two claims (ten checks per commit), then 14 distinct keys read once each, in two calls.
+      assert.deepEqual(kv.log, ["commit", "commit", "getMany 10", "getMany 4"]);
+      assert.deepEqual(
+        leased.map((m) => [m.data, m.watched]),
+        [
+          ...ids.map((id, n) => [
+            `m${n}`,
+            new Map([[id, n === 3 ? "revoked" : undefined], ["~rt:work", "by name"]]),
+          ]),
+          ["expiring", new Map([["short", undefined]])],
+        ],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("leaves out watch keys that do not fit; the message is leased without", async () => {
+    const s = await open(freshPath());
+    try {
+      await s.putData("k", "v");
+      // KV reads keys of up to 2 KiB: a longer one cannot be read with the lease.
+      await s.enqueue("long key", 0, ["k", "x".repeat(2_100)]);
+      // At the message limit, keys would leave the lease too little room.
+      const largest = "m".repeat(65_024);
+      await s.enqueue(largest, 0, ["k"]);
+      // Just under it, keys that fit are kept.
+      const near = "n".repeat(65_000);
+      await s.enqueue(near, 0, ["k"]);
+      const leased = await s.dequeueMany(3, 30);
+      assert.deepEqual(leased.map((m) => [m.data.length, m.watched]), [
+        [8, undefined],
+        [65_024, undefined],
+        [65_000, new Map([["k", "v"]])],
+      ]);
+      assert.equal(await s.requeueExpired(Date.now() + 60_000), 3);
+      assert.deepEqual((await s.dequeueMany(3, 30)).map((m) => [m.expiredLeases, m.watched]), [
+        [1, undefined],
+        [1, undefined],
+        [1, new Map([["k", "v"]])],
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a failed read of watch keys returns the messages leased, without watched", async () => {
+    const kv = await openFile(freshPath());
+    const failing: DenoKvLike = {
+      get: (key) => kv.get(key),
+      getMany: () => Promise.reject(new Error("read failed")),
+      list: (selector, options) => kv.list(selector, options),
+      atomic: () => kv.atomic(),
+      close: () => kv.close(),
+    };
+    const s = new DenoKvStorage({ kv: failing });
+    try {
+      await s.enqueue("m", 0, ["~r:1", "~rt:work"]);
+      const leased = await s.dequeue(30);
+      assert.deepEqual(leased, { data: "m", lease: leased?.lease, expiredLeases: 0 });
+      assert.equal(await s.leasedCount(), 1);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("keeps strings that UTF-8 cannot carry", async () => {
     const s = await open(freshPath());
     try {
@@ -490,6 +604,7 @@ describe("DenoKvStorage on Node", () => {
             return storage;
           },
           destroy: (storage) => storage.close(),
+          watchesKeys: true,
         });`,
       );
       const bundle = join(work, "conformance.mjs");
@@ -519,12 +634,19 @@ describe("DenoKvStorage on Node", () => {
   });
 });
 
-/** `kv` with a count of the atomic operations committed through it. */
-function counting(kv: DenoKvLike): DenoKvLike & { commits: number } {
+/**
+ * `kv` with a count of the atomic operations committed through it, and a log of commits
+ * and `getMany` calls (`"commit"`, `"getMany <keys>"`) in the order they were made.
+ */
+function counting(kv: DenoKvLike): DenoKvLike & { commits: number; log: string[] } {
   const wrapped = {
     commits: 0,
+    log: [] as string[],
     get: kv.get.bind(kv),
-    getMany: kv.getMany.bind(kv),
+    getMany(keys: readonly KvKey[]) {
+      wrapped.log.push(`getMany ${keys.length}`);
+      return kv.getMany(keys);
+    },
     list: kv.list.bind(kv),
     close: kv.close.bind(kv),
     atomic() {
@@ -532,6 +654,7 @@ function counting(kv: DenoKvLike): DenoKvLike & { commits: number } {
       const commit = atomic.commit.bind(atomic);
       atomic.commit = () => {
         wrapped.commits++;
+        wrapped.log.push("commit");
         return commit();
       };
       return atomic;

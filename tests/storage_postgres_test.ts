@@ -83,6 +83,7 @@ let main: Connection | undefined;
 storageConformance("SqlStorage on PostgreSQL", {
   create: (name) => storageOn(main ??= connect(), name),
   destroy: (storage) => storage.close(),
+  watchesKeys: true,
 });
 
 describe("SqlStorage on PostgreSQL specifics", () => {
@@ -93,7 +94,66 @@ describe("SqlStorage on PostgreSQL specifics", () => {
       assert.equal(storage.dialect, "postgres");
       const { rows } = await sql<{ value: string }>`select value from version_meta
         where key = 'schema_version'`.execute(connection.db);
-      assert.equal(rows[0].value, "2");
+      assert.equal(rows[0].value, "3");
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("upgrades a version 2 database: old messages have no watch keys, new ones do", async () => {
+    const connection = main ??= connect();
+    await createDatabase();
+    const db = connection.db;
+    // A version 2 database (its queue has no watch column), with one message waiting.
+    await sql`create table upgrade_meta (key text primary key, value text not null)`.execute(db);
+    await sql`insert into upgrade_meta values ('schema_version', '2')`.execute(db);
+    await sql`create table upgrade_queue (id bigserial primary key,
+      priority double precision not null, data text not null, lease_id text,
+      leased_until bigint, expired_leases integer not null default 0)`.execute(db);
+    await sql`insert into upgrade_queue (priority, data) values (0, 'waiting')`.execute(db);
+    await sql`create table upgrade_kv (key text primary key, value text not null,
+      expires_at bigint)`.execute(db);
+    await sql`insert into upgrade_kv values ('flag', 'up', null)`.execute(db);
+    const storage = new SqlStorage({ db });
+    storage.bind("upgrade");
+    try {
+      const waiting = await storage.dequeue(30);
+      assert.deepEqual([waiting?.data, waiting?.watched], ["waiting", undefined]);
+      await storage.enqueue("new", 0, ["flag", "absent"]);
+      const fresh = await storage.dequeue(30);
+      assert.equal(fresh?.data, "new");
+      assert.deepEqual(fresh?.watched, new Map([["flag", "up"], ["absent", undefined]]));
+      const { rows } = await sql<{ value: string }>`select value from upgrade_meta
+        where key = 'schema_version'`.execute(db);
+      assert.equal(rows[0].value, "3");
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("watch keys are read at lease time, expiring by the clock", async () => {
+    const connection = main ??= connect();
+    await createDatabase();
+    let time = 1_000_000;
+    const storage = new SqlStorage({ db: connection.db, clock: () => time });
+    storage.bind("watch_clock");
+    try {
+      await storage.flushAll();
+      await storage.putData("short", "s", 10);
+      await storage.putData("kept", "k");
+      const watch = ["short", "kept"];
+      await storage.enqueueMany([
+        { data: "a", priority: 0, watch },
+        { data: "b", priority: 0, watch: [] },
+        { data: "c", priority: 0, watch },
+      ]);
+      const [a, b] = await storage.dequeueMany(2, 30);
+      assert.deepEqual(a.watched, new Map([["short", "s"], ["kept", "k"]]));
+      assert.equal(b.watched, undefined, "an empty list is no watch keys");
+      time += 10_000; // "short" expires now
+      await storage.putData("kept", "changed");
+      const [c] = await storage.dequeueMany(5, 30);
+      assert.deepEqual(c.watched, new Map([["short", undefined], ["kept", "changed"]]));
     } finally {
       await storage.close();
     }

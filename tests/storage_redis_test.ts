@@ -341,6 +341,48 @@ describe("RedisStorage specifics", () => {
         }
       });
 
+      it(`acks issued together share one script, over ${transport}`, async () => {
+        const { redis, proxy } = await servers();
+        const inner = transport === "tcp"
+          ? tcpExecutor(redis.url)
+          : upstashExecutor({ url: proxy.url, token: proxy.token });
+        const executor = new CountingExecutor(inner);
+        const storage = new RedisStorage({ executor });
+        storage.bind(`acks_${transport}`);
+        try {
+          await storage.flushAll();
+          await storage.enqueueMany(["a", "b", "c"].map((data) => ({ data, priority: 0 })));
+          const [a, b, c] = await storage.dequeueMany(3, 30);
+          await storage.putData("~r:b", "revoked");
+          executor.calls = 0;
+          await Promise.all([
+            storage.ack(a.lease, { put: { key: "a", value: "A" } }),
+            storage.ack(b.lease, { delete: ["~r:b"] }),
+            storage.ack(c.lease, { put: { key: "c", value: "C" }, delete: ["gone"] }),
+          ]);
+          assert.equal(executor.calls, 1);
+          assert.equal(await storage.leasedCount(), 0);
+          assert.deepEqual(
+            [
+              await storage.peekData("a"),
+              await storage.peekData("~r:b"),
+              await storage.peekData("c"),
+            ],
+            ["A", undefined, "C"],
+          );
+          // An ack of a lease no longer held still applies its effects.
+          await Promise.all([
+            storage.ack(a.lease, { put: { key: "late", value: "L" } }),
+            storage.ack("unknown", {}),
+          ]);
+          assert.equal(await storage.peekData("late"), "L");
+        } finally {
+          await storage.flushAll();
+          await storage.close();
+          await executor.close();
+        }
+      });
+
       it(`scripts run again after the server forgot them, over ${transport}`, async () => {
         const { raw } = await servers();
         const storage = await storageFor(transport, `noscript_${transport}`);

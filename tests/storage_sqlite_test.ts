@@ -39,6 +39,7 @@ storageConformance("SqliteStorage", {
     return storage;
   },
   destroy: (storage) => storage.close(),
+  watchesKeys: true,
 });
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -92,7 +93,7 @@ describe("SqliteStorage specifics", () => {
       assert.equal(tables.length, 1);
       const { rows } = await sql<{ value: string }>`select value from ${sql.table(tables[0].name)}
         where key = 'schema_version'`.execute(kysely(storage));
-      assert.equal(rows[0].value, "2");
+      assert.equal(rows[0].value, "3");
     } finally {
       await storage.close();
     }
@@ -128,9 +129,84 @@ describe("SqliteStorage specifics", () => {
       assert.equal(await storage.incr("count"), 42);
       const { rows } = await sql<{ value: string }>`select value from app_meta
         where key = 'schema_version'`.execute(kysely(storage));
-      assert.equal(rows[0].value, "2");
+      assert.equal(rows[0].value, "3");
     } finally {
       await storage.close();
+    }
+  });
+
+  it("upgrades a version 2 database: old messages have no watch keys, new ones do", async () => {
+    const path = freshPath();
+    // A version 2 database (its queue has no watch column), with one message waiting and
+    // one leased until 31 s.
+    const old = open(path);
+    const db = kysely(old);
+    await sql`create table app_meta (key text primary key, value text not null)`.execute(db);
+    await sql`insert into app_meta values ('schema_version', '2')`.execute(db);
+    await sql`create table app_queue (id integer primary key autoincrement,
+      priority real not null, data text not null, lease_id text, leased_until bigint,
+      expired_leases integer not null default 0)`.execute(db);
+    await sql`insert into app_queue (priority, data, lease_id, leased_until)
+      values (0, 'leased', 'old-lease', 31000), (0, 'waiting', null, null)`.execute(db);
+    await sql`create table app_kv (key text primary key, value text not null,
+      expires_at bigint) without rowid`.execute(db);
+    await sql`insert into app_kv values ('flag', 'up', null)`.execute(db);
+    await sql`create table app_counters (key text primary key, value bigint not null,
+      expires_at bigint) without rowid`.execute(db);
+    await old.close();
+    const storage = open(path);
+    try {
+      const waiting = await storage.dequeue(30, 31_000);
+      assert.equal(waiting?.data, "waiting");
+      assert.equal(waiting?.watched, undefined);
+      assert.equal(await storage.requeueExpired(31_000), 1);
+      const requeued = await storage.dequeue(30, 31_000);
+      assert.deepEqual([requeued?.data, requeued?.expiredLeases, requeued?.watched], [
+        "leased",
+        1,
+        undefined,
+      ]);
+      await storage.enqueue("new", 0, ["flag", "absent"]);
+      const fresh = await storage.dequeue(30, 31_000);
+      assert.equal(fresh?.data, "new");
+      assert.deepEqual(fresh?.watched, new Map([["flag", "up"], ["absent", undefined]]));
+      const { rows } = await sql<{ value: string }>`select value from app_meta
+        where key = 'schema_version'`.execute(kysely(storage));
+      assert.equal(rows[0].value, "3");
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it("watch keys are read at lease time, expiring by the clock", async () => {
+    const owner = open(freshPath());
+    let time = 1_000_000;
+    const storage = new SqlStorage({ db: owner.db, clock: () => time });
+    storage.bind("watch");
+    try {
+      await storage.putData("short", "s", 10);
+      await storage.putData("kept", "k");
+      await storage.enqueueMany([
+        { data: "a", priority: 0, watch: ["short", "kept"] },
+        { data: "b", priority: 0, watch: [] },
+        { data: "c", priority: 0, watch: ["short", "kept"] },
+      ]);
+      const [a, b] = await storage.dequeueMany(2, 30);
+      assert.deepEqual(a.watched, new Map([["short", "s"], ["kept", "k"]]));
+      assert.equal(b.watched, undefined, "an empty list is no watch keys");
+      time += 10_000; // "short" expires now
+      await storage.putData("kept", "changed");
+      const c = await storage.dequeue(30);
+      assert.deepEqual(c?.watched, new Map([["short", undefined], ["kept", "changed"]]));
+      const { rows } = await sql<{ data: string; watch: string | null }>`
+        select data, watch from watch_queue order by id`.execute(kysely(owner));
+      assert.deepEqual(rows.map((row) => ({ ...row })), [
+        { data: "a", watch: '["short","kept"]' },
+        { data: "b", watch: null },
+        { data: "c", watch: '["short","kept"]' },
+      ]);
+    } finally {
+      await owner.close();
     }
   });
 

@@ -41,6 +41,21 @@ export async function listAll(
   });
 }
 
+/** Keys KV's `getMany` takes per call. */
+const GET_MANY_KEYS = 10;
+
+/**
+ * The entries of `keys`, in order, through as many `getMany` calls as KV's limit of ten
+ * keys per call needs, issued together.
+ */
+export async function getAll(kv: DenoKvLike, keys: readonly KvKey[]): Promise<KvEntryLike[]> {
+  const calls: Promise<readonly KvEntryLike[]>[] = [];
+  for (let start = 0; start < keys.length; start += GET_MANY_KEYS) {
+    calls.push(kv.getMany(keys.slice(start, start + GET_MANY_KEYS)));
+  }
+  return (await Promise.all(calls)).flat();
+}
+
 /** The number of entries under `prefix`. */
 export async function countAll(kv: DenoKvLike, prefix: KvKey): Promise<number> {
   return await retryBusy(async () => {

@@ -84,6 +84,9 @@ interface Opened {
  * - Writes without checks (enqueue, ack, results) from concurrent callers share commits,
  *   and an ack issued while a dequeue is under way rides in that dequeue's claim: a
  *   finished task's result and ack and the next task's lease are one commit.
+ * - A message's watch keys are stored with it; a dequeue reads their values once its
+ *   claims have committed, one `getMany` per ten distinct keys (issued together), and
+ *   returns them as `watched`: what a read right after the lease sees.
  * - On a local file, an operation that finds the database locked by another process is
  *   retried with a short random backoff (KV reports "database is locked" at once).
  * - A message or value over Deno KV's 64 KiB value limit is refused with a `RangeError`
@@ -168,9 +171,12 @@ export class DenoKvStorage implements Storage {
 
   // --- queue ---------------------------------------------------------------------------
 
-  /** Adds a message; larger `priority` first, FIFO among equals. */
-  async enqueue(data: string, priority: number): Promise<void> {
-    await queue.enqueue(await this.#c(), data, priority);
+  /**
+   * Adds a message; larger `priority` first, FIFO among equals. Its `watch` keys are stored
+   * with it, and a lease returns their values as `watched`.
+   */
+  async enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
+    await queue.enqueue(await this.#c(), data, priority, watch);
   }
 
   /** Adds messages in order, in as few atomic operations as KV's limits allow. */

@@ -4,14 +4,14 @@
  * `flushAll` is one prefix. Ordered parts come first, so the orders the contract asks for
  * are plain prefix scans:
  *
- * | key                                             | value                          |
- * |-------------------------------------------------|--------------------------------|
- * | `[…, "q", -priority, stamp, origin]`            | a waiting message              |
- * | `[…, "l", leaseId]`                             | a leased message and deadline  |
- * | `[…, "s", eta, stamp, origin]`                  | a scheduled message            |
- * | `[…, "d", key]`                                 | a result / key-value entry     |
- * | `[…, "c", key]`                                 | a counter                      |
- * | `[…, "x", at, stamp, origin]`                   | a dead letter                  |
+ * | key                                   | value                                          |
+ * |---------------------------------------|------------------------------------------------|
+ * | `[…, "q", -priority, stamp, origin]`  | a waiting message (and its watch keys)         |
+ * | `[…, "l", leaseId]`                   | a leased message, deadline (and watch keys)    |
+ * | `[…, "s", eta, stamp, origin]`        | a scheduled message                            |
+ * | `[…, "d", key]`                       | a result / key-value entry                     |
+ * | `[…, "c", key]`                       | a counter                                      |
+ * | `[…, "x", at, stamp, origin]`         | a dead letter                                  |
  *
  * `stamp` is a hybrid clock (see {@linkcode Sequence}) and `origin` a random token of the
  * process: together they are unique across processes and increase within one.

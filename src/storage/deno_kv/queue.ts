@@ -6,45 +6,102 @@
  * the same entry, only one commit succeeds, and the other retries with the next entries.
  * Release and requeue put a message back at its old position, so it keeps its place.
  *
+ * A message's watch keys are stored in its record (`w`, left out when it has none, as in
+ * records written before they existed) and travel with it through lease, release and
+ * requeue. A dequeue reads their values once its claims have committed, so what it returns
+ * is what a read right after the lease would see.
+ *
  * @module
  */
 
 import type { AckEffects, LeasedMessage, QueueItem } from "../storage.ts";
 import { requireFinite } from "../sql/checks.ts";
-import { itemLimit, type KvContext, listAll } from "./context.ts";
+import { getAll, itemLimit, type KvContext, listAll } from "./context.ts";
+import { liveValue } from "./data.ts";
 import { sequence } from "./keys.ts";
 import type { KvEntryLike, KvKey } from "./kv_like.ts";
-import { decodeRecord, encodeData, encodeMessage, encodeRecord } from "./records.ts";
-import { applyMutations, Budget, commitInChunks, LIMITS, type Mutation } from "./writer.ts";
+import {
+  decodeRecord,
+  encodeData,
+  encodeMessage,
+  encodeRecord,
+  MAX_MESSAGE_BYTES,
+} from "./records.ts";
+import {
+  applyMutations,
+  Budget,
+  commitInChunks,
+  keySize,
+  LIMITS,
+  type Mutation,
+} from "./writer.ts";
 
-/** A waiting message's metadata: how many of its leases expired. */
+/** A waiting message's metadata: how many of its leases expired, its watch keys if any. */
 interface QueuedMeta {
   x: number;
+  w?: string[];
 }
 
-/** A lease's metadata: the message's queue position, the deadline (epoch ms), its expiries. */
+/**
+ * A lease's metadata: the message's queue position, the deadline (epoch ms), its expiries,
+ * its watch keys if any.
+ */
 interface LeaseMeta {
   q: [number, number, string];
   t: number;
   x: number;
+  w?: string[];
+}
+
+/** A message just leased, with the watch keys whose values it is to return. */
+interface Claimed {
+  message: LeasedMessage;
+  watch?: string[];
 }
 
 /** Position of the "q" part in a queue key; the position follows it. */
 const QUEUE_PART = 2;
+
+/**
+ * The largest data key a watch key may make, as {@linkcode keySize} counts it: KV reads
+ * keys of up to 2 KiB, less a margin for what the estimate misses (escaped NUL bytes).
+ */
+const MAX_WATCH_KEY_BYTES = 2_000;
 
 /** The write that adds one message. */
 function enqueueMutation(c: KvContext, item: QueueItem): Mutation {
   return {
     type: "set",
     key: c.keys.queue(item.priority, sequence.next()),
-    value: encodeMessage({ x: 0 }, item.data, "enqueue"),
+    value: queuedRecord(c, item),
   };
 }
 
+/**
+ * A new message's record, with its watch keys when they fit: a key too long for KV, or
+ * keys that would leave a message near the size limit too little room for its lease's
+ * bookkeeping, are not stored, and none of the others either. The message is then leased
+ * without `watched`, and its reader reads the keys itself, as a storage ignoring them
+ * has it do; the message limit stays the same with keys as without.
+ */
+function queuedRecord(c: KvContext, item: QueueItem): Uint8Array {
+  const watch = item.watch;
+  if (watch?.length && watch.every((key) => keySize(c.keys.data(key)) <= MAX_WATCH_KEY_BYTES)) {
+    const record = encodeMessage({ x: 0, w: watch } satisfies QueuedMeta, item.data, "enqueue");
+    if (record.length <= MAX_MESSAGE_BYTES) return record;
+  }
+  return encodeMessage({ x: 0 } satisfies QueuedMeta, item.data, "enqueue");
+}
+
 /** Adds one message (group commit with concurrent writes). */
-export async function enqueue(c: KvContext, data: string, priority: number): Promise<void> {
+export async function enqueue(
+  c: KvContext,
+  data: string,
+  priority: number,
+  watch?: string[],
+): Promise<void> {
   requireFinite("priority", priority);
-  await c.writer.write([enqueueMutation(c, { data, priority })]);
+  await c.writer.write([enqueueMutation(c, { data, priority, watch })]);
   c.notifier.messagesAdded(c.name);
 }
 
@@ -65,6 +122,7 @@ export async function enqueueMany(c: KvContext, items: QueueItem[]): Promise<voi
  * Leases up to `count` messages in queue order. Candidates are read ahead (twice what is
  * wanted) and claimed up to {@linkcode LIMITS.checks} per atomic operation; when a claim
  * fails, the entries another consumer took are dropped and the rest are tried again.
+ * Once the claims committed, the watch keys of the messages leased are read together.
  */
 export async function dequeueMany(
   c: KvContext,
@@ -75,7 +133,7 @@ export async function dequeueMany(
   requireFinite("count", count, 0);
   requireFinite("visibility", visibility, 0);
   const deadline = now + visibility * 1000;
-  const leased: LeasedMessage[] = [];
+  const leased: Claimed[] = [];
   while (leased.length < count) {
     const limit = 2 * Math.ceil(count - leased.length);
     let candidates = await listAll(c.kv, c.keys.queuePrefix, limit);
@@ -92,7 +150,30 @@ export async function dequeueMany(
     }
     if (exhausted) break;
   }
-  return leased;
+  return await withWatched(c, leased);
+}
+
+/**
+ * The messages, each with the live values of its watch keys as `watched` (what `peekData`
+ * would return; each distinct key read once). Should the read fail, they are returned
+ * without `watched`: their leases are held all the same, and their readers read the keys.
+ */
+async function withWatched(c: KvContext, claimed: Claimed[]): Promise<LeasedMessage[]> {
+  const messages = claimed.map(({ message }) => message);
+  const keys = [...new Set(claimed.flatMap(({ watch }) => watch ?? []))];
+  if (keys.length === 0) return messages;
+  let entries: KvEntryLike[];
+  try {
+    entries = await getAll(c.kv, keys.map((key) => c.keys.data(key)));
+  } catch {
+    return messages;
+  }
+  const now = c.clock();
+  const values = new Map(keys.map((key, i) => [key, liveValue(entries[i], now)]));
+  for (const { message, watch } of claimed) {
+    if (watch) message.watched = new Map(watch.map((key) => [key, values.get(key)]));
+  }
+  return messages;
 }
 
 /**
@@ -105,19 +186,20 @@ async function claim(
   entries: KvEntryLike[],
   deadline: number,
   carry = true,
-): Promise<LeasedMessage[] | undefined> {
-  const leased: LeasedMessage[] = [];
+): Promise<Claimed[] | undefined> {
+  const leased: Claimed[] = [];
   const checks: KvEntryLike[] = [];
   const mutations: Mutation[] = [];
   for (const entry of entries) {
     const { meta, data } = decodeRecord<QueuedMeta>(entry.value);
     const lease = crypto.randomUUID();
     const position = entry.key.slice(QUEUE_PART + 1) as LeaseMeta["q"];
-    const record = encodeRecord({ q: position, t: deadline, x: meta.x } satisfies LeaseMeta, data);
+    // `w: undefined` (no watch keys) is left out by JSON, as in records without keys.
+    const leaseMeta: LeaseMeta = { q: position, t: deadline, x: meta.x, w: meta.w };
     checks.push(entry);
     mutations.push({ type: "delete", key: entry.key as KvKey });
-    mutations.push({ type: "set", key: c.keys.lease(lease), value: record });
-    leased.push({ data, lease, expiredLeases: meta.x });
+    mutations.push({ type: "set", key: c.keys.lease(lease), value: encodeRecord(leaseMeta, data) });
+    leased.push({ message: { data, lease, expiredLeases: meta.x }, watch: meta.w });
   }
   const budget = new Budget();
   budget.add(mutations);
@@ -259,7 +341,7 @@ function requeueAtomic(c: KvContext, entries: KvEntryLike[], expired: boolean) {
       .delete(entry.key as KvKey)
       .set(
         c.keys.queue(-negated, { stamp, origin }),
-        encodeRecord({ x } satisfies QueuedMeta, data),
+        encodeRecord({ x, w: meta.w } satisfies QueuedMeta, data),
       );
   }
   return atomic;

@@ -13,6 +13,7 @@ export const MAX_KV_VALUE = 65_536;
 /**
  * The largest message (UTF-8 bytes) a queue or schedule entry takes: a KV value less room
  * for the bookkeeping a lease stores with the message (its queue position and deadline).
+ * A message's watch keys are stored only when message and keys together fit this.
  */
 export const MAX_MESSAGE_BYTES = MAX_KV_VALUE - 512;
 

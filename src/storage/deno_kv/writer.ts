@@ -211,7 +211,7 @@ export class Writer {
 }
 
 /** The encoded size of a key, at most a few bytes over (tags, escapes). */
-function keySize(key: KvKey): number {
+export function keySize(key: KvKey): number {
   let size = 0;
   for (const part of key) {
     if (typeof part === "string") size += utf8Length(part) + 2;

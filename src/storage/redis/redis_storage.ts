@@ -224,18 +224,44 @@ export class RedisStorage implements Storage {
     return leased;
   }
 
-  /** Deletes a leased message and applies `effects`, in one script. */
-  async ack(lease: string, effects: AckEffects = {}): Promise<void> {
+  /**
+   * Deletes a leased message and applies `effects`, in one script. Acks issued together
+   * (workers finishing in one turn of the event loop) share one script.
+   */
+  ack(lease: string, effects: AckEffects = {}): Promise<void> {
     const put = effects.put;
-    await this.#run("ack", [
+    const deletes = effects.delete ?? [];
+    const args: RedisArg[] = [
       lease,
       put ? "1" : "0",
       put?.key ?? "",
       put?.value ?? "",
       put ? this.#resultTtl(put.key, undefined) : "",
-      ...(effects.delete ?? []),
-    ]);
+    ];
+    return new Promise<void>((resolve, reject) => {
+      this.#acks.push({ args, deletes, resolve, reject });
+      if (this.#acks.length === 1) queueMicrotask(this.#flushAcks);
+    });
   }
+
+  /** Acks waiting for the end of this microtask turn. */
+  #acks: { args: RedisArg[]; deletes: string[]; resolve(): void; reject(e: unknown): void }[] = [];
+
+  readonly #flushAcks = (): void => {
+    const acks = this.#acks;
+    this.#acks = [];
+    const run = acks.length === 1
+      ? this.#run("ack", [...acks[0].args, ...acks[0].deletes])
+      : this.#run(
+        "ackMany",
+        acks.flatMap(({ args, deletes }) => [...args, deletes.length, ...deletes]),
+      );
+    run.then(() => {
+      for (const ack of acks) ack.resolve();
+    }, (error) => {
+      for (const ack of acks) ack.reject(error);
+    });
+  };
 
   /** Moves each held lease's deadline to `now + visibility`; returns the held leases. */
   async extend(leases: string[], visibility: number, now: number = Date.now()): Promise<string[]> {

@@ -242,6 +242,31 @@ for i = 6, #ARGV do kv_delete(ARGV[i]) end
 if v then return 1 end
 return 0`,
 
+  /**
+   * Several acks in one script. ARGV per ack: lease, "1" to put, put key, put value, put
+   * ttl ms or "", the number of keys to delete, the keys. Returns how many leases were held.
+   */
+  ackMany: `
+local leased = P .. 'leased'
+local i, held = 1, 0
+while i <= #ARGV do
+  local v = redis.call('HGET', leased, ARGV[i])
+  if v then
+    redis.call('HDEL', leased, ARGV[i])
+    redis.call('ZREM', P .. 'leases', ARGV[i])
+    local _, member = split_leased(v)
+    local n = string.sub(member, 1, 16)
+    redis.call('HDEL', P .. 'watch', n)
+    if string.byte(v, 1) == 33 then redis.call('HDEL', P .. 'expired', n) end
+    held = held + 1
+  end
+  if ARGV[i + 1] == '1' then kv_put(ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]) end
+  local deletes = tonumber(ARGV[i + 5])
+  for j = 1, deletes do kv_delete(ARGV[i + 5 + j]) end
+  i = i + 6 + deletes
+end
+return held`,
+
   /** ARGV: deadline ms, leases… Returns the leases still held. */
   extend: `
 local leases = P .. 'leases'

@@ -14,7 +14,7 @@ import type { Tables } from "./tables.ts";
 /** One step: the statements that take the schema from version `index` to `index + 1`. */
 type Migration = (tables: Tables, dialect: SqlDialect) => RawBuilder<unknown>[];
 
-const MIGRATIONS: Migration[] = [createTables, countExpiredLeases];
+const MIGRATIONS: Migration[] = [createTables, countExpiredLeases, addWatchKeys];
 
 /** The version this code writes and reads. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
@@ -109,4 +109,12 @@ function countExpiredLeases(tables: Tables, dialect: SqlDialect): RawBuilder<unk
     );
   }
   return steps;
+}
+
+/**
+ * Version 3: each message's watch keys, as a JSON array of text (NULL for none), so a
+ * dequeue reads their values with the lease. Rows enqueued before it have none.
+ */
+function addWatchKeys(tables: Tables): RawBuilder<unknown>[] {
+  return [sql`alter table ${tables.queue} add column watch text`];
 }

@@ -126,7 +126,9 @@ export interface SqlStorageOptions {
  *
  * Dequeue is one atomic `UPDATE … RETURNING` that leases the best waiting row (with
  * `for update skip locked` in PostgreSQL), so concurrent consumers never get one message
- * twice; SQLite transactions start with `begin immediate` whichever driver runs them.
+ * twice, and reads the values of the row's watch keys in the same statement (SQLite needs
+ * its built-in JSON functions, 3.38 or later); SQLite transactions start with
+ * `begin immediate` whichever driver runs them.
  * Times are stored at whole milliseconds. On SQLite, `waitForMessage` and `waitForData`
  * watch the database files, so they wake for writes by other processes without polling.
  *
@@ -221,11 +223,14 @@ export class SqlStorage implements Storage {
 
   // --- queue ---------------------------------------------------------------------------
 
-  /** Adds a message; larger `priority` first, FIFO among equals. */
-  async enqueue(data: string, priority: number): Promise<void> {
+  /**
+   * Adds a message; larger `priority` first, FIFO among equals. Its `watch` keys are
+   * stored with it and their values read with each lease ({@linkcode LeasedMessage.watched}).
+   */
+  async enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
     requireFinite("priority", priority);
     const { statements } = await this.#tables();
-    await this.#execStatement(statements.enqueue, [priority, data]);
+    await this.#execStatement(statements.enqueue, [priority, data, encodeWatch(watch)]);
     await this.#messagesAdded();
   }
 
@@ -233,12 +238,15 @@ export class SqlStorage implements Storage {
   async enqueueMany(items: QueueItem[]): Promise<void> {
     for (const item of items) requireFinite("priority", item.priority);
     if (items.length === 0) return;
-    const { queue } = await this.#tables();
+    const { statements } = await this.#tables();
     await this.#atomic(async (db) => {
       for (let start = 0; start < items.length; start += BATCH_ROWS) {
-        const rows = items.slice(start, start + BATCH_ROWS)
-          .map(({ data, priority }) => sql`(${priority}, ${data})`);
-        await sql`insert into ${queue} (priority, data) values ${sql.join(rows)}`.execute(db);
+        const batch = items.slice(start, start + BATCH_ROWS);
+        const parameters: unknown[] = [];
+        for (const { data, priority, watch } of batch) {
+          parameters.push(priority, data, encodeWatch(watch));
+        }
+        await statements.enqueueMany(batch.length).run(db, parameters);
       }
     });
     await this.#messagesAdded();
@@ -253,7 +261,10 @@ export class SqlStorage implements Storage {
     return leased;
   }
 
-  /** Leases up to `count` waiting messages, best first, in one statement. */
+  /**
+   * Leases up to `count` waiting messages, best first, in one statement, which also reads
+   * the live values of their watch keys.
+   */
   async dequeueMany(
     count: number,
     visibility: number,
@@ -267,16 +278,18 @@ export class SqlStorage implements Storage {
     // dequeuers skip rows another one is leasing instead of queueing behind it.
     const lease = crypto.randomUUID();
     const deadline = ms(now + visibility * 1000);
+    // Watch keys expire by the clock, as `peekData` reads them, whatever `now` says.
+    const live = this.#now();
     let rows: LeasedRow[];
     if (count < 2) {
-      ({ rows } = await this.#execStatement(statements.dequeueOne, [lease, deadline]));
+      ({ rows } = await this.#execStatement(statements.dequeueOne, [lease, deadline, live]));
     } else if (this.#dialect === "sqlite") {
       // SQLite runs the one-row statement a few times faster than `id in (…)` with a
       // limit (which builds a temporary table), so take the rows one by one, atomically.
       rows = await this.#atomic(async (db) => {
         const taken: LeasedRow[] = [];
         while (taken.length < count) {
-          const { rows: [row] } = await statements.dequeueOne.run(db, [lease, deadline]);
+          const { rows: [row] } = await statements.dequeueOne.run(db, [lease, deadline, live]);
           if (row === undefined) break;
           taken.push(row);
         }
@@ -285,18 +298,14 @@ export class SqlStorage implements Storage {
     } else {
       ({ rows } = await this.#execStatement(
         statements.dequeue,
-        [lease, deadline, Math.floor(count)],
+        [lease, deadline, Math.floor(count), live],
       ));
     }
     // RETURNING follows no order: put the rows back in dequeue order.
     if (rows.length > 1) {
       rows.sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
     }
-    return rows.map((row) => ({
-      data: row.data,
-      lease: row.lease_id,
-      expiredLeases: Number(row.expired_leases),
-    }));
+    return rows.map(leasedMessage);
   }
 
   /** Deletes a leased message (unknown leases are ignored) and applies `effects`, atomically. */
@@ -631,8 +640,8 @@ export class SqlStorage implements Storage {
   }
 
   /**
-   * Ends pending waits (`waitForData` gives `false`) and closes the `LISTEN` connection. The Kysely instance stays open:
-   * it belongs to the caller.
+   * Ends pending waits (`waitForData` gives `false`) and closes the `LISTEN` connection.
+   * The Kysely instance stays open: it belongs to the caller.
    */
   async close(): Promise<void> {
     this.#closed = true;
@@ -819,8 +828,30 @@ export class SqlStorage implements Storage {
   }
 }
 
-/** Rows per INSERT in enqueueMany: 2 parameters each, well under SQLite's 32,766. */
+/** Rows per INSERT in enqueueMany: 3 parameters each, well under SQLite's 32,766. */
 const BATCH_ROWS = 1000;
+
+/** Watch keys as the `watch` column holds them: a JSON array, or NULL for none. */
+function encodeWatch(watch: string[] | undefined): string | null {
+  return watch === undefined || watch.length === 0 ? null : JSON.stringify(watch);
+}
+
+/** A leased row as the contract returns it; `watched` only for a row with watch keys. */
+function leasedMessage(row: LeasedRow): LeasedMessage {
+  const message: LeasedMessage = {
+    data: row.data,
+    lease: row.lease_id,
+    expiredLeases: Number(row.expired_leases),
+  };
+  if (row.watched !== null) {
+    // SQLite gives the JSON text; PostgreSQL's driver parses its json type already.
+    const pairs = typeof row.watched === "string" ? JSON.parse(row.watched) : row.watched;
+    message.watched = new Map(
+      (pairs as [string, string | null][]).map(([key, value]) => [key, value ?? undefined]),
+    );
+  }
+  return message;
+}
 
 /** How often `waitForData` rechecks when nothing wakes it, in ms. */
 const DATA_BACKOFF: Backoff = { first: 5, factor: 1.5, max: 200 };

@@ -86,22 +86,29 @@ export interface LeasedRow {
   lease_id: string;
   data: string;
   expired_leases: number;
+  /**
+   * The live values of the row's watch keys, read by the leasing statement itself: a JSON
+   * array of `[key, value or null]` pairs (SQLite gives its text, PostgreSQL parsed
+   * JSON), or `null` when the row has no watch keys.
+   */
+  watched: string | [string, string | null][] | null;
 }
 
-/** Most distinct lease counts `extend` keeps a statement for. */
-const EXTEND_SIZES = 32;
+/** Most distinct sizes `extend` and `enqueueMany` each keep a statement for. */
+const KEPT_SIZES = 32;
 
 /** The statements of one storage: one set per table names and dialect. */
 export class Statements {
-  /** `(priority, data)`. */
+  /** `(priority, data, watch)`, `watch` a JSON array of keys or `null`. */
   readonly enqueue: Statement;
   /**
-   * `(lease prefix, leased_until, count)`; returns the leased rows, in no set order. Each
-   * lease id is the prefix, a colon and the row id.
+   * `(lease prefix, leased_until, count, now)`; returns the leased rows, in no set order,
+   * with their watch keys' values live at `now`. Each lease id is the prefix, a colon and
+   * the row id.
    */
   readonly dequeue: Statement<LeasedRow>;
-  /** `dequeue` for one row, `(lease prefix, leased_until)`: SQLite runs `id = (…)` several
-   * times faster than `id in (…)`, which builds a temporary table. */
+  /** `dequeue` for one row, `(lease prefix, leased_until, now)`: SQLite runs `id = (…)`
+   * several times faster than `id in (…)`, which builds a temporary table. */
   readonly dequeueOne: Statement<LeasedRow>;
   /** `(lease)`. */
   readonly ack: Statement;
@@ -120,6 +127,7 @@ export class Statements {
   /** `(key)`; returns `value, expires_at`. */
   readonly popData: Statement<{ value: string; expires_at: number | string | null }>;
   readonly #extend = new Map<number, Statement<{ lease_id: string }>>();
+  readonly #enqueueMany = new Map<number, Statement>();
   readonly #db: Kysely<any>;
   readonly #queue: RawBuilder<unknown>;
 
@@ -132,21 +140,23 @@ export class Statements {
     const live = (now: unknown) => sql`(expires_at is null or expires_at > ${now})`;
     this.enqueue = new Statement(db, (p) =>
       sql`
-      insert into ${queue} (priority, data) values (${p(0)}, ${p(1)})`);
-    // One statement, so the pick and the lease are atomic.
+      insert into ${queue} (priority, data, watch) values (${p(0)}, ${p(1)}, ${p(2)})`);
+    // One statement, so the pick, the lease and the read of the watch keys are atomic.
     const idText = sql.raw(dialect === "postgres" ? "id::text" : "id");
     this.dequeue = new Statement(db, (p) =>
       sql<LeasedRow>`
       update ${queue} set lease_id = ${p(0)} || ':' || ${idText}, leased_until = ${p(1)}
       where id in (select id from ${queue} where lease_id is null
         order by priority desc, id limit ${p(2)}${skipLocked})
-      returning id, priority, lease_id, data, expired_leases`);
+      returning id, priority, lease_id, data, expired_leases,
+        ${watchedValues(kv, dialect, p(3))} as watched`);
     this.dequeueOne = new Statement(db, (p) =>
       sql<LeasedRow>`
       update ${queue} set lease_id = ${p(0)} || ':' || ${idText}, leased_until = ${p(1)}
       where id = (select id from ${queue} where lease_id is null
         order by priority desc, id limit 1${skipLocked})
-      returning id, priority, lease_id, data, expired_leases`);
+      returning id, priority, lease_id, data, expired_leases,
+        ${watchedValues(kv, dialect, p(2))} as watched`);
     this.ack = new Statement(db, (p) => sql`delete from ${queue} where lease_id = ${p(0)}`);
     this.deleteKey = new Statement(db, (p) => sql`delete from ${kv} where key = ${p(0)}`);
     this.peekData = new Statement(db, (p) =>
@@ -174,17 +184,62 @@ export class Statements {
 
   /** `(leased_until, ...leases)` for `count` leases; returns `lease_id`. */
   extend(count: number): Statement<{ lease_id: string }> {
-    let statement = this.#extend.get(count);
-    if (statement === undefined) {
-      if (this.#extend.size >= EXTEND_SIZES) this.#extend.clear();
-      const queue = this.#queue;
-      statement = new Statement(this.#db, (p) => {
+    const queue = this.#queue;
+    return sized(this.#extend, count, () =>
+      new Statement(this.#db, (p) => {
         const leases = Array.from({ length: count }, (_, index) => p(index + 1));
         return sql<{ lease_id: string }>`update ${queue} set leased_until = ${p(0)}
           where lease_id in (${sql.join(leases)}) returning lease_id`;
-      });
-      this.#extend.set(count, statement);
-    }
-    return statement;
+      }));
   }
+
+  /**
+   * `enqueue` for `count` rows in one statement, `(priority, data, watch, priority, …)`.
+   * Kept compiled: building and compiling a template of thousands of parameters on every
+   * bulk enqueue costs more than SQLite's insert.
+   */
+  enqueueMany(count: number): Statement {
+    const queue = this.#queue;
+    return sized(this.#enqueueMany, count, () =>
+      new Statement(this.#db, (p) => {
+        const rows = Array.from(
+          { length: count },
+          (_, row) => sql`(${p(3 * row)}, ${p(3 * row + 1)}, ${p(3 * row + 2)})`,
+        );
+        return sql`insert into ${queue} (priority, data, watch) values ${sql.join(rows)}`;
+      }));
+  }
+}
+
+/** The statement kept in `kept` for `count`, made by `make` when missing. */
+function sized<S>(kept: Map<number, S>, count: number, make: () => S): S {
+  let statement = kept.get(count);
+  if (statement === undefined) {
+    if (kept.size >= KEPT_SIZES) kept.clear();
+    statement = make();
+    kept.set(count, statement);
+  }
+  return statement;
+}
+
+/**
+ * The `watched` column a dequeue returns: a correlated subquery over the leased row's
+ * `watch` (a JSON array of keys) that pairs each key with its value live at `now`, NULL
+ * when absent or expired, as `peekData` reads it. Part of the leasing statement, so the
+ * values are read in the same atomic step as the lease, at no extra round trip. A row
+ * without watch keys skips the subquery.
+ */
+function watchedValues(
+  kv: RawBuilder<unknown>,
+  dialect: SqlDialect,
+  now: unknown,
+): RawBuilder<unknown> {
+  const live = sql`(v.expires_at is null or v.expires_at > ${now})`;
+  const pairs = dialect === "postgres"
+    ? sql`select json_agg(json_build_array(w.key, v.value) order by w.n)
+        from json_array_elements_text(watch::json) with ordinality as w (key, n)
+        left join ${kv} as v on v.key = w.key and ${live}`
+    : sql`select json_group_array(json_array(w.value, v.value))
+        from json_each(watch) as w left join ${kv} as v on v.key = w.value and ${live}`;
+  return sql`case when watch is null then null else (${pairs}) end`;
 }
