@@ -1027,7 +1027,7 @@ export class Dewey {
       if (batch.length === 0) break;
       for (const [index, leased] of batch.entries()) {
         try {
-          const task = await this.#take(storage, leased, options.runNow === true);
+          const [task] = await this.#take(storage, leased, options.runNow === true);
           if (task) tasks.push(task);
         } catch (error) {
           // The storage or the signer failed: give back what is not decoded yet.
@@ -1042,12 +1042,12 @@ export class Dewey {
     return tasks;
   }
 
-  /** One leased message as a task, or `undefined` when it went to dead letter. */
+  /** One leased message as `[task]`, or `[]` when it went to dead letter. */
   async #take(
     storage: Storage,
     leased: LeasedMessage,
     runNow: boolean,
-  ): Promise<Task | undefined> {
+  ): Promise<[Task] | []> {
     if (this.atMostOnce) await storage.ack(leased.lease);
     let reason: string | undefined;
     let task: Task | undefined;
@@ -1065,12 +1065,14 @@ export class Dewey {
     if (reason !== undefined) {
       await this.deadLetter(leased.data, reason);
       if (!this.atMostOnce) await storage.ack(leased.lease);
-      return undefined;
+      return [];
     }
     if (!this.atMostOnce) this.#leases.set(task!, { storage, lease: leased.lease });
     // Values read with the lease stand for a read at execution only when it starts now.
     if (runNow && leased.watched) this.#watched.set(task!, leased.watched);
-    return task;
+    // In a tuple: a task is a thenable (`then` builds pipelines), and resolving a promise
+    // with it would call that `then` once per task.
+    return [task!];
   }
 
   /**

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import "../consumer.ts"; // registers the file log and the worker types
 import assert from "node:assert/strict";
 import { ConfigurationError, Consumer, Dewey, MemoryStorage, type TaskContext } from "../mod.ts";
+import { ConsumerLogger } from "../src/consumer/log.ts";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -27,6 +28,30 @@ function deferred<T = void>() {
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+describe("ConsumerLogger", () => {
+  it("formats Huey's line, the full form and the simple one, and filters by level", () => {
+    const lines: string[] = [];
+    const out = { write: (line: string) => lines.push(line) };
+    const full = new ConsumerLogger(out, { verbose: false, quiet: false, simple: false });
+    full.info("worker", "Executing add 1");
+    full.debug("worker", "not shown without verbose");
+    full.error("consumer", "Storage unavailable");
+    const simple = new ConsumerLogger(out, { verbose: false, quiet: true, simple: true });
+    simple.info("worker", "not shown with quiet");
+    simple.warn("scheduler", "Returned 1 task(s)");
+    assert.equal(lines.length, 3);
+    const stamp = /^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] /;
+    assert.match(lines[0], new RegExp(stamp.source + "INFO:dewey:worker:Executing add 1$"));
+    assert.match(lines[1], new RegExp(stamp.source + "ERROR:dewey:consumer:Storage unavailable$"));
+    assert.match(lines[2], /^\d\d:\d\d:\d\d Returned 1 task\(s\)$/);
+    // The local time of the line, to the second.
+    const [, when] = stamp.exec(lines[0])!;
+    const now = new Date();
+    const seconds = Math.abs(new Date(when.replace(" ", "T")).getTime() - now.getTime()) / 1000;
+    assert.ok(seconds < 5, `${when} vs ${now.toString()}`);
+  });
+});
 
 describe("Consumer", () => {
   it("runs enqueued tasks and stores their results", async () => {

@@ -28,17 +28,30 @@ export class ConsumerLogger {
     this.#simple = options.simple;
   }
 
+  /** The second the cached `#date` and `#time` are for (epoch seconds). */
+  #second = -1;
+  #date = "";
+  #time = "";
+
   log(level: Level, source: string, message: string): void {
     if (RANK[level] < this.#threshold) return;
-    const now = new Date();
-    const time = `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
+    const ms = Date.now();
+    // Consumers log two lines per task: the date and time are formatted once a second.
+    const second = Math.floor(ms / 1000);
+    if (second !== this.#second) {
+      const now = new Date(ms);
+      this.#second = second;
+      this.#date = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+      this.#time = `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
+    }
     if (this.#simple) {
-      this.#out.write(`${time} ${message}`);
+      this.#out.write(`${this.#time} ${message}`);
       return;
     }
-    const date = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
     this.#out.write(
-      `[${date} ${time},${pad(now.getMilliseconds(), 3)}] ${level}:dewey:${source}:${message}`,
+      `[${this.#date} ${this.#time},${
+        pad(ms - second * 1000, 3)
+      }] ${level}:dewey:${source}:${message}`,
     );
   }
 
