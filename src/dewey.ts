@@ -1176,18 +1176,34 @@ export class Dewey {
     await this.#executor.fail(task, error, now);
   }
 
-  /** Removes and returns every scheduled task due at `now` (undecodable ones go to dead letter). */
+  /**
+   * Removes and returns every scheduled task due at `now`. Undecodable ones go to dead
+   * letter; one whose decoding failed for another reason (a signer that threw) goes back
+   * to the schedule, due at `now`, instead of being lost with the read.
+   */
   async readSchedule(now: Date = new Date()): Promise<Task[]> {
     const tasks: Task[] = [];
     for (const data of await this.storage.readSchedule(now.getTime())) {
       try {
         tasks.push(...await this.deserialize(data));
       } catch (error) {
-        if (!(error instanceof DecodeError)) throw error;
-        await this.deadLetter(data, `cannot decode scheduled message: ${error.message}`);
+        if (error instanceof DecodeError) {
+          await this.deadLetter(data, `cannot decode scheduled message: ${error.message}`);
+        } else {
+          this.#logger.error("cannot decode a scheduled message; it stays scheduled", error);
+          await this.#durably(() => this.storage.addToSchedule(data, now.getTime()));
+        }
       }
     }
     return tasks;
+  }
+
+  /**
+   * @internal Enqueues `task` (a due scheduled task: the schedule no longer holds it),
+   * retrying through a storage outage under a consumer, so it is not lost.
+   */
+  async enqueueDurably(task: Task): Promise<void> {
+    await this.#durably(() => this.enqueue(task));
   }
 
   /** Whether the task's eta has come at `now`. */

@@ -105,6 +105,29 @@ describe("Consumer", () => {
     ]); // only the two isRevoked calls above
   });
 
+  it("a due scheduled task survives an outage between the schedule read and its enqueue", async () => {
+    let failures = 2;
+    class FlakyEnqueue extends MemoryStorage {
+      override enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
+        // The schedule read (which removed the entry) went through; the enqueue fails twice.
+        if (failures-- > 0) return Promise.reject(new Error("connection reset"));
+        return super.enqueue(data, priority, watch);
+      }
+    }
+    const dewey = new Dewey({ name: "c-flaky", storage: new FlakyEnqueue(), logger: quiet });
+    const echo = dewey.task("echo", (s: string) => s);
+    const due = await echo.schedule(["due"], { delay: 0.05 });
+    assert.equal(await dewey.scheduledCount(), 1);
+    const { consumer, lines } = consumerFor(dewey);
+    const running = consumer.run();
+    assert.equal(await due.get({ blocking: true, timeout: 5 }), "due");
+    consumer.stop();
+    await running;
+    assert.equal(failures, -1); // two failed attempts, then the enqueue
+    assert.equal(await dewey.scheduledCount(), 0);
+    assert.ok(lines.some((line) => line.includes("connection reset")), lines.join("\n"));
+  });
+
   it("moves due scheduled tasks to the queue", async () => {
     const dewey = new Dewey({ name: "c2", logger: quiet });
     const echo = dewey.task("echo", (s: string) => s);

@@ -635,6 +635,28 @@ describe("priority", () => {
   });
 });
 
+describe("readSchedule", () => {
+  it("an entry whose decoding throws (not a DecodeError) goes back to the schedule", async () => {
+    const { dewey, logger } = setup();
+    const echo = dewey.task("echo", (s: string) => s);
+    await echo.schedule(["a"], { eta: at(1000) });
+    await echo.schedule(["b"], { eta: at(2000) });
+    const deserialize = dewey.deserialize.bind(dewey);
+    let calls = 0;
+    dewey.deserialize = (data: string) => {
+      if (++calls === 1) return Promise.reject(new Error("signer unavailable"));
+      return deserialize(data);
+    };
+    const first = await dewey.readSchedule(at(5000));
+    assert.deepEqual(first.map((task) => task.args), [["b"]]);
+    assert.equal(await dewey.scheduledCount(), 1);
+    assert.equal(logger.errors.length, 1);
+    const again = await dewey.readSchedule(at(5000));
+    assert.deepEqual(again.map((task) => task.args), [["a"]]);
+    assert.equal(await dewey.scheduledCount(), 0);
+  });
+});
+
 describe("revocation", () => {
   it("Result.revoke() discards one run, then a re-run executes", async () => {
     const { dewey, drain } = setup();

@@ -376,7 +376,7 @@ export class Consumer {
         const now = new Date();
         for (const task of await this.dewey.readSchedule(now)) {
           this.#logger.debug("scheduler", `Enqueueing scheduled task ${task.name} ${task.id}`);
-          await this.dewey.enqueue(task);
+          await this.dewey.enqueueDurably(task);
         }
         const returned = await storage.requeueExpired(now.getTime());
         if (returned) {
