@@ -106,6 +106,18 @@ class CountingExecutor implements RedisExecutor {
   }
 }
 
+/** A storage named `<name>_<transport>` whose executor counts the calls it makes. */
+async function countingStorage(transport: "tcp" | "rest", name: string) {
+  const { redis, proxy } = await servers();
+  const inner = transport === "tcp"
+    ? tcpExecutor(redis.url)
+    : upstashExecutor({ url: proxy.url, token: proxy.token });
+  const executor = new CountingExecutor(inner);
+  const storage = new RedisStorage({ executor });
+  storage.bind(`${name}_${transport}`);
+  return { storage, executor, proxy };
+}
+
 /** Resolves once `count` clients are blocked in BLPOP on the private server. */
 async function blockedClients(raw: Redis, count: number): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -308,13 +320,7 @@ describe("RedisStorage specifics", () => {
   describe("round trips", () => {
     for (const transport of ["tcp", "rest"] as const) {
       it(`one per enqueue and one per enqueueMany, over ${transport}`, async () => {
-        const { redis, proxy } = await servers();
-        const inner = transport === "tcp"
-          ? tcpExecutor(redis.url)
-          : upstashExecutor({ url: proxy.url, token: proxy.token });
-        const executor = new CountingExecutor(inner);
-        const storage = new RedisStorage({ executor });
-        storage.bind(`trips_${transport}`);
+        const { storage, executor, proxy } = await countingStorage(transport, "trips");
         try {
           await storage.flushAll();
           await storage.enqueue("warm-up", 0); // the server learns the script
@@ -342,13 +348,7 @@ describe("RedisStorage specifics", () => {
       });
 
       it(`acks issued together share one script, over ${transport}`, async () => {
-        const { redis, proxy } = await servers();
-        const inner = transport === "tcp"
-          ? tcpExecutor(redis.url)
-          : upstashExecutor({ url: proxy.url, token: proxy.token });
-        const executor = new CountingExecutor(inner);
-        const storage = new RedisStorage({ executor });
-        storage.bind(`acks_${transport}`);
+        const { storage, executor } = await countingStorage(transport, "acks");
         try {
           await storage.flushAll();
           await storage.enqueueMany(["a", "b", "c"].map((data) => ({ data, priority: 0 })));
