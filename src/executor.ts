@@ -472,25 +472,60 @@ export class Executor {
   }
 
   /**
-   * Records one member's contribution; the last one in enqueues the callback with every
-   * contribution in member order. A member delivered twice (at-least-once) counts once:
-   * its slot is written with set-if-absent before the counter moves.
+   * Records one member's contribution; the member that completes the set enqueues the
+   * callback with every contribution in member order. Safe against redelivery and against
+   * a member stopped between any two steps (a crash, a storage failure), at the price of
+   * a full check on redelivery:
+   *
+   * 1. its slot is written with set-if-absent (the first contribution stands);
+   * 2. the counter moves, then a "counted" mark is set. A member redelivered before its
+   *    mark counts again: the counter may run ahead of the members in, never behind;
+   * 3. a member whose count reached the size, or a redelivered one already counted, checks
+   *    that every slot is filled, since the counter alone may run ahead;
+   * 4. the first to find them all claims the chord (a redelivered claimant goes on),
+   *    enqueues the callback, marks the claim done, then clears the bookkeeping. Only a
+   *    claimant stopped between the enqueue and that mark enqueues the callback twice.
    */
   async #completeChordMember(chord: ChordConfig, value: unknown, at: number): Promise<void> {
     const host = this.#host;
     const storage = host.storage;
     const slot = chordKey(chord.id, chord.index);
-    if (!await storage.putIfEmpty(slot, host.codec.encode(valueOutcome(value)))) return;
-    if (await storage.incr(chordKey(chord.id)) !== chord.size) return;
-    const results: unknown[] = [];
+    await storage.putIfEmpty(slot, host.codec.encode(valueOutcome(value)));
+    const counted = `${slot}:counted`;
+    if (!await storage.hasData(counted)) {
+      const count = await storage.incr(chordKey(chord.id));
+      await storage.putData(counted, "1");
+      if (count < chord.size) return;
+    }
+    const raws: string[] = [];
     for (let index = 0; index < chord.size; index++) {
-      const raw = await storage.popData(chordKey(chord.id, index));
-      const outcome = raw === undefined ? undefined : readOutcome(host.codec.decode(raw));
-      results.push(outcome?.kind === "value" ? outcome.value : undefined);
+      const raw = await storage.peekData(chordKey(chord.id, index));
+      if (raw === undefined) return; // a member still to come completes the chord
+      raws.push(raw);
+    }
+    const claim = `${chordKey(chord.id)}:claimed`;
+    const claimant = `${chord.index}`;
+    const enqueued = `${chord.index}:enqueued`;
+    if (!await storage.putIfEmpty(claim, claimant)) {
+      // Another member completes it, unless this one did before it was stopped.
+      const holder = await storage.peekData(claim);
+      if (holder !== claimant && holder !== enqueued) return;
+    }
+    if (await storage.peekData(claim) !== enqueued) {
+      const results = raws.map((raw) => {
+        const outcome = readOutcome(host.codec.decode(raw));
+        return outcome?.kind === "value" ? outcome.value : undefined;
+      });
+      const callback = cloneTask(chord.callback);
+      callback.args = [results, ...callback.args];
+      await host.enqueueTask(callback, at);
+      await storage.putData(claim, enqueued);
+    }
+    for (let index = 0; index < chord.size; index++) {
+      await storage.deleteData(chordKey(chord.id, index));
+      await storage.deleteData(`${chordKey(chord.id, index)}:counted`);
     }
     await storage.deleteCounter(chordKey(chord.id));
-    const callback = cloneTask(chord.callback);
-    callback.args = [results, ...callback.args];
-    await host.enqueueTask(callback, at);
+    await storage.deleteData(claim);
   }
 }

@@ -781,8 +781,9 @@ describe("chords", () => {
     const [a, b, c] = await dequeueAll(dewey);
     await dewey.execute(a);
     await dewey.execute(b);
-    // Two member results plus two chord-keyed copies, and the counter.
-    assert.equal(await dewey.resultCount(), 4);
+    // Two member results plus two chord-keyed copies with their "counted" marks, and the
+    // counter.
+    assert.equal(await dewey.resultCount(), 6);
     assert.equal(counters.size, 1);
     await dewey.execute(c);
     // The callback is enqueued: only the members' own results remain.
@@ -797,6 +798,70 @@ describe("chords", () => {
     assert.equal(await dewey.resultCount(), 3);
     assert.deepEqual(await cr.results.get(), [1, 2, 3]);
     assert.equal(await dewey.resultCount(), 0);
+  });
+
+  it("a member stopped between its slot and its count (storage failure, crash) does not stall the chord", async () => {
+    let failures = 1;
+    class FlakyIncr extends MemoryStorage {
+      override incr(key: string, by?: number, ttl?: number): Promise<number> {
+        if (failures-- > 0) return Promise.reject(new Error("connection reset"));
+        return super.incr(key, by, ttl);
+      }
+    }
+    const dewey = makeDewey({ storage: new FlakyIncr() });
+    const { echo, collect, callbackResults } = chordTasks(dewey);
+    await dewey.enqueue(chord([echo.s("a"), echo.s("b")], collect));
+    const [a, b] = await dequeueAll(dewey);
+    await assert.rejects(dewey.execute(a), /connection reset/);
+    assert.equal(await dewey.pendingCount(), 1); // a's message went back to the queue
+    await dewey.execute(b);
+    assert.equal(await dewey.pendingCount(), 1); // b's count alone does not complete it
+    assert.equal(await drain(dewey), 2); // a again, which completes it; then the callback
+    assert.deepEqual(callbackResults(), ["a", "b"]);
+    assert.equal(await dewey.resultCount(), 3); // a, b and the callback's own result
+  });
+
+  it("the member that claimed the chord and failed to enqueue the callback does it when redelivered", async () => {
+    let failures = 0;
+    class FlakyEnqueue extends MemoryStorage {
+      override enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
+        if (failures-- > 0) return Promise.reject(new Error("connection reset"));
+        return super.enqueue(data, priority, watch);
+      }
+    }
+    const dewey = makeDewey({ storage: new FlakyEnqueue() });
+    const { echo, collect, callbackResults } = chordTasks(dewey);
+    await dewey.enqueue(chord([echo.s("a"), echo.s("b")], collect));
+    const [a, b] = await dequeueAll(dewey);
+    await dewey.execute(a);
+    failures = 1; // b completes the set, claims the chord, then cannot enqueue the callback
+    await assert.rejects(dewey.execute(b), /connection reset/);
+    assert.equal(await drain(dewey), 2); // b again, then the callback
+    assert.deepEqual(callbackResults(), ["a", "b"]);
+  });
+
+  it("a claimant stopped after enqueueing the callback only clears up when redelivered", async () => {
+    let failures = 0;
+    class FlakyClear extends MemoryStorage {
+      override deleteData(key: string, expected?: string): Promise<boolean> {
+        if (key.startsWith("~chord:") && failures-- > 0) {
+          return Promise.reject(new Error("connection reset"));
+        }
+        return super.deleteData(key, expected);
+      }
+    }
+    const storage = new FlakyClear();
+    const dewey = makeDewey({ storage });
+    const { echo, collect, callbackResults } = chordTasks(dewey);
+    await dewey.enqueue(chord([echo.s("a"), echo.s("b")], collect));
+    const [a, b] = await dequeueAll(dewey);
+    await dewey.execute(a);
+    failures = 1; // b enqueues the callback, then fails to clear the bookkeeping
+    await assert.rejects(dewey.execute(b), /connection reset/);
+    assert.equal(await dewey.pendingCount(), 2); // the callback, and b again
+    assert.equal(await drain(dewey), 2);
+    assert.deepEqual(callbackResults(), ["a", "b"]); // once
+    assert.equal(await dewey.resultCount(), 3); // nothing of the chord's bookkeeping left
   });
 
   it("a member delivered twice counts once: the callback runs exactly once", async () => {
