@@ -28,7 +28,7 @@
 // The worker types that need runtime APIs register themselves on import.
 import "./src/consumer/worker_runner.ts";
 import "./src/consumer/process_runner.ts";
-import "./src/events/process_info.ts";
+import "./src/runtime/process_info.ts";
 import { registerLogFile } from "./src/consumer/consumer.ts";
 import { openLogFile } from "./src/runtime/log_file.ts";
 

@@ -61,6 +61,33 @@ export async function measureDrain(
   return { drain: tasks / (elapsed / 1000), map };
 }
 
+/** Tasks drained once, unmeasured, before {@linkcode measureDrains} measures. */
+const WARMUP_TASKS = 2_000;
+
+/** What {@linkcode measureDrains} measured. */
+export interface DrainRows {
+  /** Drain rate with 1 and with 4 async workers, tasks per second. */
+  drain1: number;
+  drain4: number;
+  /** The mean `map()` rate of the two enqueues that filled the queue. */
+  map: number;
+}
+
+/**
+ * Drains `tasks` tasks with 1, then 4 workers, each on a fresh instance from `open`, after
+ * an unmeasured warm-up drain: the first consumer run in a process is also the JIT's first
+ * look at the executor and storage paths, which would count against the 1-worker row.
+ */
+export async function measureDrains(
+  open: (name: string) => Dewey,
+  tasks: number,
+): Promise<DrainRows> {
+  await measureDrain(open("bench_drain_warmup"), WARMUP_TASKS, 1);
+  const one = await measureDrain(open("bench_drain_1"), tasks, 1);
+  const four = await measureDrain(open("bench_drain_4"), tasks, 4);
+  return { drain1: one.drain, drain4: four.drain, map: (one.map + four.map) / 2 };
+}
+
 /** Tasks per second enqueued one at a time on `dewey` (a fresh instance), then flushed. */
 export async function measureEnqueue(dewey: Dewey): Promise<number> {
   const noop = dewey.task("noop", (i: number) => i);

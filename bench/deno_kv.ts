@@ -18,18 +18,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Dewey } from "../mod.ts";
-import { measureDrain, measureEnqueue } from "./_drain.ts";
+import { measureDrains, measureEnqueue } from "./_drain.ts";
 import { type DenoKvLike, DenoKvStorage } from "../deno_kv.ts";
 import { measureAsync } from "./_measure.ts";
 
-/** Tasks drained once before the measured drains. */
-const WARMUP_TASKS = 2_000;
 /** Tasks per drain run. */
 const DRAIN_TASKS = 10_000;
 /** The issue's goal: draining at 30 % of the raw commit rate or more. */
 const GOAL_SHARE = 0.3;
 
 const isBun = "Bun" in globalThis;
+/** Deno's own KV; elsewhere (Bun, Node) `@deno/kv`. */
+const denoKv = !isBun && "Deno" in globalThis;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 const rate = (n: number) => `${Math.round(n).toLocaleString("en-US")}/s`;
@@ -50,7 +50,7 @@ const refuseV8 = (): never => {
 
 /** The runtime's KV: `Deno.openKv` in Deno, `@deno/kv` elsewhere. */
 async function openDatabase(path: string): Promise<DenoKvLike> {
-  if (!isBun && "Deno" in globalThis) return await Deno.openKv(path);
+  if (denoKv) return await Deno.openKv(path);
   const { openKv } = await import("@deno/kv");
   return await openKv(path, { encodeV8: refuseV8, decodeV8: refuseV8 });
 }
@@ -84,24 +84,13 @@ async function bench(path: string): Promise<Line[]> {
     const oneByOne = await measureEnqueue(open("bench_enqueue"));
 
     // --- drain 10k with an in-process consumer ----------------------------------------------
-    const maps: number[] = [];
-    const drain = async (workers: number): Promise<number> => {
-      const figures = await measureDrain(open(`bench_drain_${workers}`), DRAIN_TASKS, workers);
-      maps.push(figures.map);
-      return figures.drain;
-    };
-    // Warm-up, not measured: the first consumer run in a process is also the JIT's first
-    // look at the executor and storage paths, which would count against the 1-worker row.
-    await measureDrain(open("bench_drain_warmup"), WARMUP_TASKS, 1);
-    const drain1 = await drain(1);
-    const drain4 = await drain(4);
+    const { drain1, drain4, map: mapMean } = await measureDrains(open, DRAIN_TASKS);
     // Measured again at the end: on a busy machine the rate drifts; the mean is the limit.
     const rawAfter = await rawCommits(kv);
     const raw = (rawBefore + rawAfter) / 2;
 
     const goal = (value: number) =>
       `≥ ${GOAL_SHARE * 100} % of raw ${check(value >= GOAL_SHARE * raw)}`;
-    const mapMean = maps.reduce((a, b) => a + b, 0) / maps.length;
     return [
       {
         name: "raw atomic commit: check + set, one after another (the limit; mean of " +
@@ -110,7 +99,7 @@ async function bench(path: string): Promise<Line[]> {
       },
       { name: "enqueue one by one", value: rate(oneByOne), vsRaw: pct(oneByOne, raw) },
       {
-        name: `map() bulk enqueue (${DRAIN_TASKS / 1000}k tasks, mean of ${maps.length})`,
+        name: `map() bulk enqueue (${DRAIN_TASKS / 1000}k tasks, mean of 2)`,
         value: rate(mapMean),
         vsRaw: pct(mapMean, raw),
       },
@@ -146,7 +135,7 @@ if (import.meta.main) {
   const dir = mkdtempSync(join(tmpdir(), "dewey-bench-kv-"));
   try {
     const started = performance.now();
-    const kvKind = isBun ? "@deno/kv 0.14 (SQLite)" : "Deno.openKv (SQLite)";
+    const kvKind = denoKv ? "Deno.openKv (SQLite)" : "@deno/kv 0.14 (SQLite)";
     console.log(
       `## Dewey Deno KV benchmark (${navigator.userAgent}, ${kvKind}, local file, ` +
         `${cpus().length} cores, load average ${loadavg()[0].toFixed(2)} at start)\n`,

@@ -26,15 +26,13 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Kysely, sql } from "kysely";
 import { Dewey } from "../mod.ts";
-import { measureDrain, measureEnqueue } from "./_drain.ts";
+import { measureDrains, measureEnqueue } from "./_drain.ts";
 import { SqliteStorage } from "../sqlite.ts";
 import { measureAsync } from "./_measure.ts";
 import { defineStamp, LATENCY_INSTANCE, type Stamp } from "./_sql_fixture.ts";
 
 type Synchronous = "normal" | "full";
 
-/** Tasks drained once before the measured drains. */
-const WARMUP_TASKS = 2_000;
 /** Tasks per drain run. */
 const DRAIN_TASKS = 20_000;
 /** Idle-latency samples, and the gap between their enqueues. */
@@ -118,17 +116,7 @@ async function benchSetting(dir: string, synchronous: Synchronous): Promise<Sett
     const oneByOne = await measureEnqueue(open("bench_enqueue"));
 
     // --- drain 20k with an in-process consumer ----------------------------------------------
-    const maps: number[] = [];
-    const drain = async (workers: number): Promise<number> => {
-      const figures = await measureDrain(open(`bench_drain_${workers}`), DRAIN_TASKS, workers);
-      maps.push(figures.map);
-      return figures.drain;
-    };
-    // Warm-up, not measured: the first consumer run in a process is also the JIT's first
-    // look at the executor and storage paths, which would count against the 1-worker row.
-    await measureDrain(open("bench_drain_warmup"), WARMUP_TASKS, 1);
-    const drain1 = await drain(1);
-    const drain4 = await drain(4);
+    const { drain1, drain4, map: mapMean } = await measureDrains(open, DRAIN_TASKS);
 
     // --- a consumer in another process -------------------------------------------------------
     const producer = open(LATENCY_INSTANCE);
@@ -170,7 +158,6 @@ async function benchSetting(dir: string, synchronous: Synchronous): Promise<Sett
         ? `, ≥ ${GOALS.drainRate.toLocaleString("en-US")}/s ${check(rate >= GOALS.drainRate)}`
         : "");
     const p50 = percentile(latencies, 50);
-    const mapMean = maps.reduce((a, b) => a + b, 0) / maps.length;
     const lines: Line[] = [
       { name: "raw kysely insert+delete per transaction (the limit)", value: rate(raw) },
       {
@@ -180,7 +167,7 @@ async function benchSetting(dir: string, synchronous: Synchronous): Promise<Sett
       },
       { name: "enqueue one by one", value: rate(oneByOne), vsRaw: pct(oneByOne, raw) },
       {
-        name: `map() bulk enqueue (${DRAIN_TASKS / 1000}k tasks, mean of ${maps.length})`,
+        name: `map() bulk enqueue (${DRAIN_TASKS / 1000}k tasks, mean of 2)`,
         value: rate(mapMean),
         vsRaw: pct(mapMean, raw),
       },
@@ -197,8 +184,8 @@ async function benchSetting(dir: string, synchronous: Synchronous): Promise<Sett
         goal: drainGoal(drain4),
       },
       {
-        name:
-          `enqueue→start latency at idle, p50 (other process, default flags; Date.now(), 1 ms steps)`,
+        name: "enqueue→start latency at idle, p50 (other process, default flags; " +
+          "Date.now(), 1 ms steps)",
         value: ms(p50),
         goal: `≤ ${GOALS.idleP50Ms} ms ${check(p50 <= GOALS.idleP50Ms)}`,
       },

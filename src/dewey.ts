@@ -1023,8 +1023,8 @@ export class Dewey {
     const storage = this.storage;
     const tasks: Task[] = [];
     while (tasks.length < count) {
-      const batch = await storage.dequeueMany(count - tasks.length, this.visibilityTimeout);
-      if (batch.length === 0) break;
+      const wanted = count - tasks.length;
+      const batch = await storage.dequeueMany(wanted, this.visibilityTimeout);
       for (const [index, leased] of batch.entries()) {
         try {
           const [task] = await this.#take(storage, leased, options.runNow === true);
@@ -1038,6 +1038,9 @@ export class Dewey {
           throw error;
         }
       }
+      // A short batch means the queue is empty: asking again would cost a round trip for
+      // nothing. A full one may have lost messages to dead letter; take their places.
+      if (batch.length < wanted) break;
     }
     return tasks;
   }
@@ -1077,7 +1080,9 @@ export class Dewey {
 
   /**
    * Executes a task at `now` (default: the current time) with every check and follow-up;
-   * acknowledges its lease when it finishes, whatever the outcome. Returns the task's
+   * acknowledges its lease when it finishes, whatever the outcome, and gives the message
+   * back to the queue when the execution itself throws (the storage failed before the task
+   * could run or settle). Returns the task's
    * value, or `undefined` when it was scheduled, revoked, expired, canceled or failed.
    */
   async execute(task: Task<unknown, boolean>, options: { now?: Date } = {}): Promise<unknown> {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { Consumer } from "../consumer.ts";
 import type { Dewey } from "../mod.ts";
-import "../src/events/process_info.ts"; // heartbeats of in-process consumers name this process
+import "../src/runtime/process_info.ts"; // heartbeats of in-process consumers name this process
 import { parseTop } from "../src/cli/top.ts";
 import { define, open } from "./fixtures/dashboard_tasks.ts";
 import { lines, runCli, startCli } from "./support/cli.ts";

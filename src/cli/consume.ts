@@ -10,7 +10,7 @@ import { openLogFile } from "../runtime/log_file.ts";
 import { exitNow, onStopSignals } from "../runtime/signals.ts";
 import { inFlagTerms } from "./args.ts";
 import { serveConsumerMetrics } from "./dashboard.ts";
-import "../events/process_info.ts"; // heartbeats with the host name and process id
+import "../runtime/process_info.ts"; // heartbeats with the host name and process id
 import { type CliIo, isMemoryStorage } from "./io.ts";
 import { loadInstance, UsageError } from "./load.ts";
 

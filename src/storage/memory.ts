@@ -7,6 +7,7 @@
 
 import type { AckEffects, DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "./storage.ts";
 import { checkBinding } from "./binding.ts";
+import { requireFinite, requireSeconds, requireTtl } from "./checks.ts";
 
 /**
  * Options for {@linkcode MemoryStorage}.
@@ -93,7 +94,13 @@ export class MemoryStorage implements Storage {
   enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
     return settle(() => {
       requireFinite("priority", priority);
-      this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0, watch });
+      this.#queue.push({
+        data,
+        priority,
+        sequence: this.#sequence++,
+        expiredLeases: 0,
+        watch: watch?.slice(),
+      });
       this.#wakeMessageWaiters();
     });
   }
@@ -103,7 +110,13 @@ export class MemoryStorage implements Storage {
     return settle(() => {
       for (const item of items) requireFinite("priority", item.priority);
       for (const { data, priority, watch } of items) {
-        this.#queue.push({ data, priority, sequence: this.#sequence++, expiredLeases: 0, watch });
+        this.#queue.push({
+          data,
+          priority,
+          sequence: this.#sequence++,
+          expiredLeases: 0,
+          watch: watch?.slice(),
+        });
       }
       if (items.length > 0) this.#wakeMessageWaiters();
     });
@@ -230,7 +243,7 @@ export class MemoryStorage implements Storage {
    */
   waitForMessage(timeout: number, signal?: AbortSignal): Promise<void> {
     return settle(() => {
-      requireNumber("timeout", timeout);
+      requireSeconds("timeout", timeout);
       if (this.#queue.size > 0 || signal?.aborted) return Promise.resolve();
       return new Promise<void>((resolve) => {
         // Timers fire asynchronously, so `wake` is defined before this one can call it.
@@ -361,7 +374,7 @@ export class MemoryStorage implements Storage {
    */
   waitForData(key: string, timeout?: number): Promise<boolean> {
     return settle(() => {
-      if (timeout !== undefined) requireNumber("timeout", timeout);
+      if (timeout !== undefined) requireSeconds("timeout", timeout);
       if (this.#liveData(key) !== undefined) return Promise.resolve(true);
       return new Promise<boolean>((resolve) => {
         const waiters = this.#dataWaiters.get(key) ?? new Set();
@@ -386,10 +399,7 @@ export class MemoryStorage implements Storage {
 
   #expiry(ttl: number | undefined): number | undefined {
     if (ttl === undefined) return undefined;
-    // A zero or negative ttl would store a key that is already gone; refuse it, as Redis does.
-    if (!(ttl > 0 && ttl < Infinity)) {
-      throw new RangeError(`ttl must be a positive number of seconds, got ${ttl}`);
-    }
+    requireTtl(ttl);
     return this.#clock() + ttl * 1000;
   }
 
@@ -638,20 +648,6 @@ function settle<T>(work: () => T | Promise<T>): Promise<T> {
     return Promise.resolve(work());
   } catch (error) {
     return Promise.reject(error);
-  }
-}
-
-/** NaN or an infinity would silently break heap order or never expire; refuse them. */
-function requireFinite(name: string, value: number, min = -Infinity): void {
-  if (!Number.isFinite(value) || value < min) {
-    const rule = min === -Infinity ? "a finite number" : `a finite number >= ${min}`;
-    throw new RangeError(`${name} must be ${rule}, got ${value}`);
-  }
-}
-
-function requireNumber(name: string, value: number): void {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new RangeError(`${name} must be a number of seconds, got ${value}`);
   }
 }
 

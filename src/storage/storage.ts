@@ -39,8 +39,9 @@ export interface LeasedMessage {
    */
   expiredLeases: number;
   /**
-   * The values of the message's watch keys ({@linkcode QueueItem.watch}) read in the same
-   * atomic step as the lease: `undefined` for a key without a live value. Absent when the
+   * The values of the message's watch keys ({@linkcode QueueItem.watch}), read no earlier
+   * than the lease (in its atomic step where the backend can; Deno KV reads them right
+   * after the claim commits): `undefined` for a key without a live value. Absent when the
    * storage does not read watch keys, or the message has none; the reader then reads them
    * itself. The consumer's revocation check uses it to save a round trip per task.
    */

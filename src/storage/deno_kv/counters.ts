@@ -7,7 +7,7 @@
  * @module
  */
 
-import { requireFinite, requireTtl } from "../sql/checks.ts";
+import { requireFinite, requireTtl } from "../checks.ts";
 import { deleteAll, type KvContext } from "./context.ts";
 import { decodeRecord, encodeRecord } from "./records.ts";
 import { expireIn } from "./data.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { requireTtl } from "../sql/checks.ts";
+import { requireTtl } from "../checks.ts";
 import { deleteAll, type KvContext, listAll } from "./context.ts";
 import { lastPart } from "./keys.ts";
 import type { KvEntryLike, KvKey } from "./kv_like.ts";

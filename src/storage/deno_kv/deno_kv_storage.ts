@@ -7,8 +7,8 @@
  */
 
 import type { AckEffects, DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "../storage.ts";
-import { requireSeconds } from "../sql/checks.ts";
-import { type Backoff, DataWaiters, Waiters } from "../sql/waiters.ts";
+import { requireSeconds } from "../checks.ts";
+import { type Backoff, DataWaiters, Waiters } from "../waiters.ts";
 import { countAll, deleteAll, type KvContext } from "./context.ts";
 import * as counters from "./counters.ts";
 import * as data from "./data.ts";
@@ -404,7 +404,10 @@ export class DenoKvStorage implements Storage {
 
   // --- lifecycle -----------------------------------------------------------------------
 
-  /** Removes every key under `["dewey", name]`: queue, leases, schedule, data, counters, dead letters. */
+  /**
+   * Removes every key under `["dewey", name]`: queue, leases, schedule, data, counters, dead
+   * letters.
+   */
   async flushAll(): Promise<void> {
     const c = await this.#c();
     await deleteAll(c.kv, c.keys.root);

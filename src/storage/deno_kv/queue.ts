@@ -15,7 +15,7 @@
  */
 
 import type { AckEffects, LeasedMessage, QueueItem } from "../storage.ts";
-import { requireFinite } from "../sql/checks.ts";
+import { requireFinite } from "../checks.ts";
 import { getAll, itemLimit, type KvContext, listAll } from "./context.ts";
 import { liveValue } from "./data.ts";
 import { sequence } from "./keys.ts";

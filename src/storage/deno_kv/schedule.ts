@@ -9,7 +9,7 @@
  * @module
  */
 
-import { requireFinite } from "../sql/checks.ts";
+import { requireFinite } from "../checks.ts";
 import { retryBusy } from "./busy.ts";
 import { countAll, itemLimit, type KvContext, listAll } from "./context.ts";
 import { sequence } from "./keys.ts";

@@ -10,6 +10,7 @@
 import type { RedisExecutor } from "./executor.ts";
 import { redactUrl, tcpExecutor } from "./tcp_executor.ts";
 import { type UpstashClient, upstashExecutor } from "./upstash_executor.ts";
+import { readEnv } from "../../runtime/env.ts";
 
 /**
  * Options for {@linkcode RedisStorage}. Give at most one of `url`, `client` and
@@ -97,25 +98,4 @@ export function resolveExecutor(options: RedisStorageOptions): {
   throw new TypeError(
     `Unsupported Redis URL "${redactUrl(url)}": expected redis://, rediss:// or https://`,
   );
-}
-
-/**
- * An environment variable, or `undefined` where there is none to read: no `Deno.env` /
- * `process.env` (edge runtimes), or no permission to read it (Deno).
- */
-export function readEnv(name: string): string | undefined {
-  const runtime = globalThis as {
-    Deno?: { env?: { get(name: string): string | undefined } };
-    process?: { env?: Record<string, string | undefined> };
-  };
-  try {
-    if (runtime.Deno?.env) return runtime.Deno.env.get(name);
-  } catch {
-    return undefined; // Deno without --allow-env
-  }
-  try {
-    return runtime.process?.env?.[name];
-  } catch {
-    return undefined;
-  }
 }

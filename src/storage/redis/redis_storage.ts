@@ -12,6 +12,7 @@ import { type RedisStorageOptions, resolveExecutor } from "./options.ts";
 import { type ScriptName, type Scripts, scripts } from "./scripts.ts";
 import { type WaitContext, waitForData, waitForMessage } from "./waits.ts";
 import { checkBinding } from "../binding.ts";
+import { requireFinite, requireSeconds, requireTtl } from "../checks.ts";
 
 /** Messages per script in `enqueueMany`: bigger batches go as a pipeline of scripts. */
 const ENQUEUE_BATCH = 5000;
@@ -250,17 +251,12 @@ export class RedisStorage implements Storage {
   readonly #flushAcks = (): void => {
     const acks = this.#acks;
     this.#acks = [];
-    const run = acks.length === 1
-      ? this.#run("ack", [...acks[0].args, ...acks[0].deletes])
-      : this.#run(
-        "ackMany",
-        acks.flatMap(({ args, deletes }) => [...args, deletes.length, ...deletes]),
-      );
-    run.then(() => {
-      for (const ack of acks) ack.resolve();
-    }, (error) => {
-      for (const ack of acks) ack.reject(error);
-    });
+    this.#run("ack", acks.flatMap(({ args, deletes }) => [...args, deletes.length, ...deletes]))
+      .then(() => {
+        for (const ack of acks) ack.resolve();
+      }, (error) => {
+        for (const ack of acks) ack.reject(error);
+      });
   };
 
   /** Moves each held lease's deadline to `now + visibility`; returns the held leases. */
@@ -439,7 +435,10 @@ export class RedisStorage implements Storage {
 
   // --- lifecycle -----------------------------------------------------------------------
 
-  /** Removes every key of this name (queue, leases, schedule, data, counters, dead letters). */
+  /**
+   * Removes every key of this name (queue, leases, schedule, data, counters, dead letters);
+   * the wake-up lists of blocked result waiters expire on their own within a minute.
+   */
   async flushAll(): Promise<void> {
     await this.#run("flushAll", []);
   }
@@ -537,22 +536,6 @@ function optional(reply: RedisReply): string | undefined {
 
 /** A ttl in whole milliseconds (at least 1); refuses zero, negative and infinite ones. */
 function ttlMs(seconds: number, name: string): number {
-  if (!(seconds > 0 && seconds < Infinity)) {
-    throw new RangeError(`${name} must be a positive number of seconds, got ${seconds}`);
-  }
+  requireTtl(seconds, name);
   return Math.max(1, Math.round(seconds * 1000));
-}
-
-/** NaN or an infinity would break the sorted-set order; refuse them. */
-function requireFinite(name: string, value: number, min = -Infinity): void {
-  if (!Number.isFinite(value) || value < min) {
-    const rule = min === -Infinity ? "a finite number" : `a finite number >= ${min}`;
-    throw new RangeError(`${name} must be ${rule}, got ${value}`);
-  }
-}
-
-function requireSeconds(name: string, value: number): void {
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new RangeError(`${name} must be a number of seconds, got ${value}`);
-  }
 }

@@ -223,30 +223,11 @@ end
 return out`,
 
   /**
-   * ARGV: lease, "1" to put, put key, put value, put ttl ms or "", keys to delete…
-   * The effects apply even when the lease is gone (the task did run).
-   */
-  ack: `
-local leased = P .. 'leased'
-local v = redis.call('HGET', leased, ARGV[1])
-if v then
-  redis.call('HDEL', leased, ARGV[1])
-  redis.call('ZREM', P .. 'leases', ARGV[1])
-  local _, member = split_leased(v)
-  local n = string.sub(member, 1, 16)
-  redis.call('HDEL', P .. 'watch', n)
-  if string.byte(v, 1) == 33 then redis.call('HDEL', P .. 'expired', n) end
-end
-if ARGV[2] == '1' then kv_put(ARGV[3], ARGV[4], ARGV[5]) end
-for i = 6, #ARGV do kv_delete(ARGV[i]) end
-if v then return 1 end
-return 0`,
-
-  /**
-   * Several acks in one script. ARGV per ack: lease, "1" to put, put key, put value, put
+   * One or several acks in one script; the effects apply even when the lease is gone (the
+   * task did run). ARGV per ack: lease, "1" to put, put key, put value, put
    * ttl ms or "", the number of keys to delete, the keys. Returns how many leases were held.
    */
-  ackMany: `
+  ack: `
 local leased = P .. 'leased'
 local i, held = 1, 0
 while i <= #ARGV do

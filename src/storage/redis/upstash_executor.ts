@@ -31,7 +31,11 @@ import { evalWithFallback } from "./executor.ts";
  * ```
  */
 export interface UpstashClient {
-  /** Runs any command (the client's generic `exec`). */
+  /**
+   * Runs any command (the client's generic `exec`). The executor itself sends through the
+   * client's HTTP requester (`client.request`, which every `@upstash/redis` client has, but
+   * which is not public in its types), so a look-alike object with only `exec` is refused.
+   */
   exec(args: [command: string, ...args: (string | number | boolean)[]]): Promise<unknown>;
 }
 

@@ -17,7 +17,7 @@ import {
   type SqliteDatabase,
 } from "kysely";
 import type { AckEffects, DeadLetterEntry, LeasedMessage, QueueItem, Storage } from "../storage.ts";
-import { requireFinite, requireInteger, requireSeconds, requireTtl } from "./checks.ts";
+import { requireFinite, requireInteger, requireSeconds, requireTtl } from "../checks.ts";
 import { watchFiles } from "./file_watch.ts";
 import { type ListenPool, PgListener } from "./pg_listen.ts";
 import { ensureSchema } from "./schema.ts";
@@ -29,7 +29,7 @@ import {
   Statements,
 } from "./statements.ts";
 import { type Tables, tablesFor } from "./tables.ts";
-import { type Backoff, DataWaiters, Waiters } from "./waiters.ts";
+import { type Backoff, DataWaiters, Waiters } from "../waiters.ts";
 import { checkBinding } from "../binding.ts";
 
 /**

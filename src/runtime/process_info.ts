@@ -8,7 +8,7 @@
 
 import { hostname } from "node:os";
 import process from "node:process";
-import { registerProcessInfo } from "./publisher.ts";
+import { registerProcessInfo } from "../events/publisher.ts";
 
 registerProcessInfo(() => {
   let host = "";

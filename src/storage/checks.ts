@@ -1,6 +1,6 @@
 /**
- * Argument checks shared by the SQL storages; the same rules and messages as
- * `MemoryStorage`, so every backend refuses the same bad input.
+ * Argument checks shared by the storages, so every backend refuses the same bad input with
+ * the same message.
  *
  * @module
  */
@@ -28,8 +28,8 @@ export function requireSeconds(name: string, value: number): void {
 }
 
 /** A zero or negative ttl would store a key that is already gone; refuse it, as Redis does. */
-export function requireTtl(ttl: number): void {
+export function requireTtl(ttl: number, name = "ttl"): void {
   if (!(ttl > 0 && ttl < Infinity)) {
-    throw new RangeError(`ttl must be a positive number of seconds, got ${ttl}`);
+    throw new RangeError(`${name} must be a positive number of seconds, got ${ttl}`);
   }
 }
