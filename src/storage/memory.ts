@@ -92,17 +92,7 @@ export class MemoryStorage implements Storage {
 
   /** Adds a message; larger `priority` first, FIFO among equals. */
   enqueue(data: string, priority: number, watch?: string[]): Promise<void> {
-    return settle(() => {
-      requireFinite("priority", priority);
-      this.#queue.push({
-        data,
-        priority,
-        sequence: this.#sequence++,
-        expiredLeases: 0,
-        watch: watch?.slice(),
-      });
-      this.#wakeMessageWaiters();
-    });
+    return this.enqueueMany([{ data, priority, watch }]);
   }
 
   /** Adds several messages in order; none is added if any priority is invalid. */
